@@ -1,0 +1,106 @@
+"""Command line: grade, check, batch, merge, validate, regen (`python -m grader --help`).
+
+Exit status (DESIGN, "CLI contract"): 0 a verdict was produced (any but JE), 1 `check` not AC or
+`validate` failed, 2 the operator's mistake (one line on stderr), 3 judge error.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from . import GraderError, JudgeError, UsageError
+
+FORMATS = ("native", "gradescope", "prairielearn")
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line, exit 2, no usage dump
+        raise UsageError(f"{self.prog}: {message} (see --help)")
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="python -m grader", description=__doc__.splitlines()[0])
+    p.add_argument("--problem", type=Path, default=None, help="problem.yaml to use (default: the bundle's)")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    g = sub.add_parser("grade", help="grade one submission (.py, .ipynb, or a folder holding one)")
+    g.add_argument("submission")
+    g.add_argument("--json", metavar="PATH", help="write the verdict JSON here ('-' for stdout)")
+    g.add_argument("--cases", choices=("public", "hidden", "all"), default="all")
+    g.add_argument("--format", choices=FORMATS, default="native")
+    g.add_argument("--isolation", choices=("bwrap", "uid", "process"), default=None,
+                   help="force an isolation level (default: the best this machine allows)")
+    g.add_argument("--show-output", action="store_true", help="print the first lines the submission printed")
+    c = sub.add_parser("check", help="the student's local check: public cases, exit 1 unless AC")
+    c.add_argument("solution")
+    c.add_argument("--isolation", choices=("bwrap", "uid", "process"), default=None)
+    r = sub.add_parser("regen", help="rewrite tests/data from problem.yaml and the reference")
+    r.add_argument("--isolation", choices=("bwrap", "uid", "process"), default=None)
+    for name, helptext in (("batch", "grade a folder of submissions"), ("merge", "merge batch JSONL shards"),
+                           ("validate", "check the bundle, its vectors and this environment")):
+        s = sub.add_parser(name, help=helptext, add_help=False)
+        s.add_argument("rest", nargs=argparse.REMAINDER)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        args = _parser().parse_args(argv)
+        return _dispatch(args)
+    except UsageError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except GraderError as e:
+        print(f"judge error: {e}", file=sys.stderr)
+        return e.exit_code
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+def _dispatch(args: argparse.Namespace) -> int:
+    from .problem import load_problem
+    if args.command in ("batch", "merge", "validate"):
+        import importlib
+        module = importlib.import_module(f".{args.command}", __package__)
+        return module.main(args.rest, problem_path=args.problem)
+    problem = load_problem(args.problem)
+    if args.command == "regen":
+        from .cases import regen
+        for path in regen(problem, isolation=args.isolation):
+            print(f"wrote {path}")
+        return 0
+    from .grade import grade
+    from .report import render_text
+    if args.command == "check":
+        v = grade(problem, args.solution, "public", args.isolation)
+        sys.stdout.write(render_text(v, show_output=True))
+        return 3 if v.verdict == "JE" else (0 if v.verdict == "AC" else 1)
+    v = grade(problem, args.submission, args.cases, args.isolation)
+    text = render_formatted(v, problem, args.format)
+    report = render_text(v, show_output=args.show_output)
+    if args.json == "-":
+        sys.stderr.write(report)
+        sys.stdout.write(text)
+    else:
+        sys.stdout.write(report)
+        if args.json:
+            from .verdict import write_atomic
+            try:
+                write_atomic(Path(args.json), text)
+            except OSError as e:
+                raise UsageError(f"{args.json}: cannot write the verdict ({e.strerror})") from None
+    return 3 if v.verdict == "JE" else 0
+
+
+def render_formatted(v, problem, fmt: str) -> str:
+    from .verdict import render
+    if fmt == "native":
+        return render(v)
+    import importlib
+    adapter = importlib.import_module(f".adapters.{fmt}", __package__)
+    return adapter.render(v, problem)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

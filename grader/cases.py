@@ -1,0 +1,159 @@
+"""Golden vectors: generate them from the reference (in a sandboxed child), write, load, fingerprint.
+
+problem.yaml says which cases exist; tests/data/{public,hidden}.yaml hold their inputs and expected
+outputs, with the fingerprint of the environment that made them. Floats are written as the shortest
+text that round-trips the float32 exactly, so `make regen` twice gives identical files.
+"""
+from __future__ import annotations
+
+import platform
+import sys
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+
+import jsonschema
+import numpy as np
+import yaml
+
+from . import JudgeError, UsageError
+from .problem import CaseSet, CaseSpec, Problem, load_schema
+from .runner import PINNED
+
+LIBRARIES = ("jax", "jaxlib", "flax", "numpy")
+_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+@dataclass(frozen=True)
+class GoldenCase:
+    spec: CaseSpec
+    x: np.ndarray          # float32 (hidden,)
+    expected: np.ndarray   # float32 (hidden,)
+
+
+@dataclass(frozen=True)
+class Golden:
+    case_set: CaseSet
+    fingerprint: dict
+    cases: tuple[GoldenCase, ...]
+
+
+def make_x(x_seed: int, hidden: int) -> np.ndarray:
+    """The input vector of a case: standard normal from its own seed (numpy's PCG64)."""
+    return np.random.default_rng(x_seed).standard_normal(hidden).astype(np.float32)
+
+
+def environment_fingerprint() -> dict:
+    """Versions of this venv and the pinned JAX settings the runner enforces."""
+    fp = {"python": ".".join(platform.python_version_tuple()[:2])}
+    for lib in LIBRARIES:
+        try:
+            fp[lib] = metadata.version(lib)
+        except metadata.PackageNotFoundError:
+            fp[lib] = "missing"
+    fp["settings"] = dict(PINNED)
+    return fp
+
+
+def fmt32(v: float) -> str:
+    """Shortest text that reads back as the same float32, in a form YAML 1.1 reads as a float."""
+    s = str(np.float32(v))
+    if "e" in s and "." not in s.split("e")[0]:
+        mant, exp = s.split("e")
+        s = f"{mant}.0e{exp}"
+    if s in ("nan", "inf", "-inf"):
+        raise JudgeError(f"a golden value is not finite ({s})")
+    return s
+
+
+def dump_golden(problem: Problem, case_set: CaseSet, fingerprint: dict,
+                rows: list[tuple[CaseSpec, np.ndarray, np.ndarray]]) -> str:
+    lines = ["# Golden vectors, written by `make regen` from problem.yaml and reference/solution.py.",
+             "# Do not edit by hand; review a regeneration with `git diff` (README, \"Golden vectors\").",
+             "schema_version: 1", f"problem: {problem.id}", f"set: {case_set}", "fingerprint:"]
+    for key in ("python", *LIBRARIES):
+        lines.append(f"  {key}: \"{fingerprint[key]}\"")
+    lines.append("  settings:")
+    for key, value in fingerprint["settings"].items():
+        lines.append(f"    {key}: {yaml.safe_dump(value, default_flow_style=True).strip().removesuffix('...').strip()}")
+    lines.append("cases:")
+    for spec, x, expected in rows:
+        lines += [f"  - id: {spec.id}", f"    seed: {spec.seed}", f"    hidden: {spec.hidden}",
+                  f"    T: {spec.T}", f"    x_seed: {spec.x_seed}",
+                  f"    x: [{', '.join(fmt32(v) for v in x)}]",
+                  f"    expected: [{', '.join(fmt32(v) for v in expected)}]"]
+    return "\n".join(lines) + "\n"
+
+
+def load_golden(problem: Problem, case_set: CaseSet, path: Path | None = None) -> Golden:
+    """Load and check one golden file against its schema and against problem.yaml."""
+    path = path or problem.golden_path(case_set)
+    try:
+        raw = yaml.load(path.read_text(encoding="utf-8"), Loader=_YAML_LOADER)
+    except FileNotFoundError:
+        raise JudgeError(f"{path} is missing: run `make regen`") from None
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as e:
+        raise JudgeError(f"{path}: unreadable golden file: {str(e).splitlines()[0]}") from None
+    try:
+        jsonschema.validate(raw, load_schema("golden.schema.json"))
+    except jsonschema.ValidationError as e:
+        where = ".".join(map(str, e.absolute_path)) or "(top level)"
+        raise JudgeError(f"{path}: golden file fails its schema at {where}: {e.message[:200]}") from None
+    specs = {c.id: c for c in problem.cases_of(case_set)}
+    if [c["id"] for c in raw["cases"]] != list(specs) or raw["set"] != case_set:
+        raise JudgeError(f"{path} does not list the {case_set} cases of problem.yaml: run `make regen`")
+    cases = []
+    for c in raw["cases"]:
+        spec = specs[c["id"]]
+        if (c["seed"], c["hidden"], c["T"], c["x_seed"]) != (spec.seed, spec.hidden, spec.T, spec.x_seed):
+            raise JudgeError(f"{path}: case {spec.id} differs from problem.yaml: run `make regen`")
+        x = np.asarray(c["x"], dtype=np.float32)
+        expected = np.asarray(c["expected"], dtype=np.float32)
+        if x.shape != (spec.hidden,) or expected.shape != (spec.hidden,) \
+                or not np.array_equal(x, make_x(spec.x_seed, spec.hidden)):
+            raise JudgeError(f"{path}: case {spec.id} has the wrong vector sizes or x: run `make regen`")
+        if not np.all(np.isfinite(expected)):
+            raise JudgeError(f"{path}: case {spec.id} expects non-finite values")
+        cases.append(GoldenCase(spec, x, expected))
+    return Golden(case_set, raw["fingerprint"], tuple(cases))
+
+
+def job_cases(cases: list[GoldenCase] | tuple[GoldenCase, ...]) -> list[dict]:
+    """What a runner child receives for each case: inputs only, never the expected output."""
+    return [{"id": g.spec.id, "seed": g.spec.seed, "hidden": g.spec.hidden, "T": g.spec.T,
+             "x": [float(v) for v in g.x]} for g in cases]
+
+
+def regen(problem: Problem, isolation=None, out_dir: Path | None = None) -> list[Path]:
+    """Run the reference in a sandboxed child on every case and rewrite the golden files."""
+    from .execute import run
+    reference = problem.root / "reference" / "solution.py"
+    if not reference.is_file():
+        raise UsageError(f"{reference}: no reference solution to generate from")
+    written = []
+    fingerprint = environment_fingerprint()
+    for case_set in ("public", "hidden"):
+        specs = problem.cases_of(case_set)
+        pseudo = [GoldenCase(s, make_x(s.x_seed, s.hidden), np.zeros(0, np.float32)) for s in specs]
+        ex = run(problem, reference.read_bytes(), job_cases(pseudo), isolation=isolation)
+        if ex.judge_error or ex.load is not None:
+            raise JudgeError(f"the reference did not run: {ex.judge_error or ex.load}")
+        if ex.settings != fingerprint["settings"]:
+            raise JudgeError(f"the runner's JAX settings {ex.settings} differ from the pinned ones")
+        rows = []
+        for g in pseudo:
+            out = ex.cases[g.spec.id]
+            head = out.header or {}
+            if out.status != "result" or head.get("dtype") != "<f4" or head.get("shape") != [g.spec.hidden]:
+                raise JudgeError(f"the reference failed case {g.spec.id}: {out.status} {out.detail} "
+                                 f"{(out.error or {}).get('message', '')}")
+            rows.append((g.spec, g.x, np.frombuffer(out.data, dtype="<f4")))
+        path = (out_dir or problem.root / "tests" / "data") / f"{case_set}.yaml"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(dump_golden(problem, case_set, fingerprint, rows))
+        written.append(path)
+    return written
+
+
+def python_version() -> str:
+    return f"{sys.version_info.major}.{sys.version_info.minor}"

@@ -1,0 +1,271 @@
+"""Drive runner children through a submission's cases: frames, deadlines, watchdogs, restarts.
+
+One child loads the submission and runs every case; after a crash, a timeout or a limit it is killed
+(whole tree) and a fresh child takes the remaining cases. A failure while loading ends the run.
+Everything read from the child is bounded: header sizes, payload sizes, output bytes.
+"""
+from __future__ import annotations
+
+import os
+import select
+import signal
+import struct
+import time
+from dataclasses import dataclass, field
+from typing import Literal
+
+from . import BUNDLE_ROOT
+from .problem import Problem
+from .sandbox import Isolation, Sandbox
+
+Status = Literal["result", "error", "timeout", "memory", "output", "crash", "garbage", "scratch", "not_run"]
+MAX_HEADER = 64 * 1024
+OUTPUT_HEAD = 4096
+WATCH_EVERY = 0.05
+MEMORY_HINTS = ("bad_alloc", "out of memory", "Cannot allocate memory", "RESOURCE_EXHAUSTED",
+                "MemoryError", "failed to allocate")
+
+
+@dataclass
+class Outcome:
+    """What happened in one phase (loading, a case, a check) as the grader saw it."""
+    status: Status
+    time_s: float | None = None
+    header: dict | None = None
+    data: bytes | None = None
+    error: dict | None = None          # the child's description of an exception
+    detail: str = ""                   # what the grader itself observed (signal, limit, exit status)
+
+
+@dataclass
+class Execution:
+    isolation: Isolation
+    load: Outcome | None = None        # None: loaded fine (in every child)
+    cases: dict[str, Outcome] = field(default_factory=dict)
+    checks: dict[str, Outcome] = field(default_factory=dict)
+    settings: dict | None = None       # JAX settings right after loading
+    output_head: str = ""
+    output_bytes: int = 0
+    children: int = 0
+    peak_memory: int = 0
+    judge_error: str | None = None
+    load_time_s: float | None = None
+
+
+class _Frames:
+    """Incremental parser of the runner's frames, with a bound on every size it accepts."""
+
+    def __init__(self, max_payload: int):
+        self.buf = bytearray()
+        self.max_payload = max_payload
+
+    def feed(self, data: bytes) -> None:
+        self.buf += data
+
+    def next(self) -> tuple[dict, bytes] | None:
+        import json
+        if len(self.buf) < 4:
+            return None
+        (n,) = struct.unpack(">I", self.buf[:4])
+        if n == 0 or n > MAX_HEADER:
+            raise ValueError(f"a frame header of {n} bytes")
+        if len(self.buf) < 4 + n:
+            return None
+        try:
+            head = json.loads(bytes(self.buf[4:4 + n]))
+        except ValueError:
+            raise ValueError("a frame header that is not JSON") from None
+        if not isinstance(head, dict) or not isinstance(head.get("type"), str):
+            raise ValueError("a frame without a type")
+        size = head.get("nbytes", 0)
+        if not isinstance(size, int) or size < 0:
+            raise ValueError("a negative or non-integer payload size")
+        if size > self.max_payload:
+            head["oversized"] = True          # judged from its header; the bytes are never read
+            del self.buf[:4 + n]
+            return head, b""
+        if len(self.buf) < 4 + n + size:
+            return None
+        payload = bytes(self.buf[4 + n:4 + n + size])
+        del self.buf[:4 + n + size]
+        return head, payload
+
+
+def run(problem: Problem, source: bytes, cases: list[dict], *, isolation: Isolation | None = None,
+        checks: list[dict] | None = None, extra_job: dict | None = None) -> Execution:
+    """Grade-side driver: run `cases` (inputs only) and the structure checks; never raises for the
+    submission's behaviour. A JudgeError escapes only when the sandbox itself cannot work."""
+    limits = problem.limits
+    max_elements = max((c["hidden"] for c in cases), default=1) * 64
+    job = {"function": problem.function, "module_class": problem.module_class,
+           "max_elements": max_elements, "checks": checks or [], **(extra_job or {})}
+    cache = BUNDLE_ROOT / ".cache" / "jax"
+    with Sandbox(limits, isolation, cache=cache, secrets_root=problem.root) as box:
+        ex = Execution(isolation=box.isolation)
+        pending = list(cases)
+        pending_checks = list(checks or [])
+        budget_end = time.monotonic() + limits.total_time_s
+        while pending or pending_checks:
+            if time.monotonic() >= budget_end:
+                for c in pending:
+                    ex.cases[c["id"]] = Outcome("timeout", detail="not run: the total time limit ran out")
+                break
+            staged = box.stage(source, BUNDLE_ROOT / "grader", {**job, "cases": pending,
+                                                                 "checks": pending_checks})
+            progress = len(ex.cases) + len(ex.checks)
+            last = _run_child(box, staged, ex, budget_end, max_elements * 8)
+            if ex.load is not None or ex.judge_error is not None:
+                break
+            if len(ex.cases) + len(ex.checks) == progress:  # died between phases: never loop forever
+                stuck = last or Outcome("garbage", detail="the runner ended without answering")
+                if pending:
+                    ex.cases[pending[0]["id"]] = stuck
+                else:
+                    ex.checks[pending_checks[0]["id"]] = stuck
+            pending = [c for c in pending if c["id"] not in ex.cases]
+            pending_checks = [c for c in pending_checks if c["id"] not in ex.checks]
+        if ex.load is not None or ex.judge_error is not None:
+            for c in cases:
+                ex.cases.setdefault(c["id"], Outcome("not_run", detail="not run"))
+        peak = box.memory_peak()
+        if peak:
+            ex.peak_memory = max(ex.peak_memory, peak)
+    return ex
+
+
+def _run_child(box: Sandbox, job: dict, ex: Execution, budget_end: float,
+               max_payload: int) -> Outcome | None:
+    """Run one child until it is done or stopped; returns how it ended (None: it said done)."""
+    limits = box.limits
+    child = box.start(job)
+    ex.children += 1
+    frames = _Frames(max_payload)
+    phase, phase_id = "hello", None
+    start = time.monotonic()
+    deadline = min(start + limits.load_time_s, budget_end)
+    out_count, killed_for = 0, None
+    open_fds = {child.result_fd, child.output_fd}
+    next_watch = start
+    tail = bytearray()
+
+    def finish(outcome: Outcome) -> None:
+        nonlocal phase
+        if phase in ("hello",):
+            ex.judge_error = f"the runner stopped before it started: {outcome.detail or outcome.status}"
+        elif phase == "load":
+            ex.load = outcome
+        elif phase == "case":
+            ex.cases[phase_id] = outcome
+        elif phase == "check":
+            ex.checks[phase_id] = outcome
+        phase = "over"
+
+    while phase not in ("over", "done") and open_fds:
+        now = time.monotonic()
+        if now >= deadline:
+            killed_for = "timeout"
+            break
+        if now >= next_watch:
+            used = box.memory_bytes()
+            ex.peak_memory = max(ex.peak_memory, used)
+            if used > limits.memory_mb << 20:
+                killed_for = "memory"
+                break
+            if box.isolation != "bwrap" and box.scratch_bytes() > limits.scratch_mb << 20:
+                killed_for = "scratch"
+                break
+            next_watch = now + WATCH_EVERY
+        ready, _, _ = select.select(list(open_fds), [], [], max(0.0, min(deadline, next_watch) - now))
+        for fd in ready:
+            try:
+                data = os.read(fd, 1 << 16)
+            except OSError:
+                data = b""
+            if not data:
+                open_fds.discard(fd)
+                continue
+            if fd == child.output_fd:
+                if len(ex.output_head.encode()) < OUTPUT_HEAD:
+                    ex.output_head += data[:OUTPUT_HEAD].decode("utf-8", "replace")
+                tail = (tail + data)[-OUTPUT_HEAD:]
+                out_count += len(data)
+                ex.output_bytes += len(data)
+                if out_count > limits.output_bytes:
+                    killed_for = "output"
+                continue
+            frames.feed(data)
+            try:
+                while phase not in ("over", "done") and (frame := frames.next()) is not None:
+                    phase, phase_id, deadline = _on_frame(frame, phase, phase_id, deadline, ex, limits,
+                                                          budget_end, finish)
+            except ValueError as e:
+                killed_for = "garbage"
+                tail += f"\n[result channel: {e}]".encode()
+        if killed_for:
+            break
+
+    if phase == "done":
+        box.kill()
+        return None
+    status = box.kill()
+    detail = _describe_exit(status)
+    tail_text = tail.decode("utf-8", "replace")
+    if killed_for is None and (box.hit_memory_limit() or any(h in tail_text for h in MEMORY_HINTS)):
+        killed_for = "memory"
+    if killed_for is None and status in (-signal.SIGXCPU, 128 + signal.SIGXCPU):
+        killed_for = "timeout"
+    elapsed = time.monotonic() - start
+    if killed_for == "timeout" and time.monotonic() >= budget_end:
+        detail = "the total time limit ran out"
+    outcome = Outcome({"timeout": "timeout", "memory": "memory", "output": "output", "garbage": "garbage",
+                       "scratch": "scratch", None: "crash"}[killed_for], time_s=elapsed, detail=detail)
+    if phase == "hello":
+        ex.output_head = ex.output_head or tail_text
+    finish(outcome)
+    return outcome
+
+
+def _on_frame(frame, phase, phase_id, deadline, ex: Execution, limits, budget_end, finish):
+    head, payload = frame
+    kind = head["type"]
+    now = time.monotonic()
+    if phase == "hello" and kind == "ready":
+        return "load", None, min(now + limits.load_time_s, budget_end)
+    if phase == "load" and kind == "loaded":
+        ex.settings = head.get("settings")
+        ex.load_time_s = head.get("time_s")
+        return "between", None, min(now + limits.case_time_s, budget_end)
+    if phase == "load" and kind == "load_error":
+        finish(Outcome("error", error=head))
+        return "over", None, deadline
+    if phase == "between" and kind == "start" and isinstance(head.get("id"), str):
+        is_check = head["id"].startswith("check:")
+        return ("check" if is_check else "case"), head["id"].removeprefix("check:"), \
+            min(now + limits.case_time_s, budget_end)
+    if phase == "case" and kind in ("result", "error") and head.get("id") == phase_id:
+        ex.cases[phase_id] = Outcome("result" if kind == "result" else "error",
+                                     time_s=head.get("time_s"), header=head, data=payload,
+                                     error=head if kind == "error" else None)
+        if head.get("oversized"):        # the channel is out of step now: end this child
+            ex.cases[phase_id].detail = "oversized"
+            return "over", None, deadline
+        return "between", None, min(now + limits.case_time_s, budget_end)
+    if phase == "check" and kind == "check" and head.get("id") == phase_id:
+        ex.checks[phase_id] = Outcome("result", header=head)
+        return "between", None, min(now + limits.case_time_s, budget_end)
+    if phase == "between" and kind == "done":
+        return "done", None, deadline
+    raise ValueError(f"an unexpected {kind!r} frame while {phase} {phase_id or ''}".rstrip())
+
+
+def _describe_exit(status: int | None) -> str:
+    if status is None:
+        return "no process"
+    if status < 0 or status > 128:
+        num = -status if status < 0 else status - 128
+        try:
+            name = signal.Signals(num).name
+        except ValueError:
+            name = f"signal {num}"
+        return f"killed by {name}"
+    return f"exited with status {status}"

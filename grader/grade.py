@@ -1,0 +1,167 @@
+"""The grading pipeline: resolve -> golden -> run (sandboxed) -> compare -> checks -> verdict.
+
+`grade()` always returns a Verdict: the submission's problems become student verdicts, the grader's
+own failures become JE (with the cause under `internal`). Only UsageError (the operator's mistake)
+escapes.
+"""
+from __future__ import annotations
+
+import hashlib
+import platform
+import time
+import traceback
+from functools import lru_cache
+from importlib import metadata
+from pathlib import Path
+
+from . import BUNDLE_ROOT, GraderError, UsageError
+from .cases import LIBRARIES, Golden, GoldenCase, job_cases, load_golden
+from .compare import Judged, judge, to_case_verdict
+from .execute import Execution, Outcome, run
+from .feedback import dedupe, hint_for_shape, hints_for_error, hints_for_settings
+from .problem import Problem
+from .submission import Source, resolve
+from .verdict import CaseVerdict, CheckVerdict, Verdict, case_points, check_points, top_level
+
+SETS = {"public": ("public",), "hidden": ("hidden",), "all": ("public", "hidden")}
+CHECK_CONFIG = {"hidden": 6, "T": 5, "seed": 3}   # a small module the structure checks inspect
+LOAD_VERDICT = {"error": "CE", "crash": "CE", "garbage": "CE", "timeout": "TLE", "memory": "MLE",
+                "output": "OLE", "scratch": "RTE"}
+
+
+@lru_cache(maxsize=None)
+def bundle_fingerprint(root: Path = BUNDLE_ROOT) -> str:
+    """Hash of everything that decides a verdict: problem.yaml, golden data, the grader's code."""
+    h = hashlib.sha256()
+    files = [root / "problem.yaml", *sorted((root / "tests" / "data").glob("*.yaml")),
+             *sorted((root / "grader").rglob("*.py")), *sorted((root / "grader" / "schemas").glob("*.json"))]
+    for f in files:
+        if f.is_file():
+            h.update(str(f.relative_to(root)).encode() + b"\0" + f.read_bytes() + b"\0")
+    return h.hexdigest()[:16]
+
+
+def environment(isolation: str) -> dict:
+    env = {"python": platform.python_version(), "isolation": isolation}
+    for lib in LIBRARIES:
+        try:
+            env[lib] = metadata.version(lib)
+        except metadata.PackageNotFoundError:
+            env[lib] = "missing"
+    return env
+
+
+def grade(problem: Problem, path: str | Path, sets: str = "all", isolation: str | None = None) -> Verdict:
+    t0 = time.monotonic()
+    source = resolve(path, problem.limits.code_bytes)       # UsageError when the path does not exist
+    try:
+        goldens = [load_golden(problem, s) for s in SETS[sets]]
+        return _grade(problem, source, goldens, sets, isolation, t0)
+    except UsageError:
+        raise
+    except Exception as e:  # noqa: BLE001 - never crash without a verdict
+        cause = f"{type(e).__name__}: {e}" if not isinstance(e, GraderError) else str(e)
+        return judge_error(problem, source, sets, cause, t0, isolation or "process",
+                           traceback.format_exc() if not isinstance(e, GraderError) else None)
+
+
+def judge_error(problem: Problem, source: Source, sets: str, cause: str, t0: float, isolation: str,
+                trace: str | None = None) -> Verdict:
+    points = case_points(problem, SETS[sets])
+    cases = tuple(CaseVerdict(c.id, c.set, c.seed, c.hidden, c.T, "JE", 0.0, points[c.id], None, None, None,
+                              "not graded: judge error") for c in problem.cases_of(sets))
+    checks = tuple(CheckVerdict(c.id, c.required, False, 0.0, p, "not run: judge error")
+                   for c, p in zip(problem.checks, check_points(problem).values()))
+    internal = {"judge_error": cause, **({"traceback": trace} if trace else {})}
+    return _verdict(problem, source, "JE", cases, checks,
+                    ("The grader failed on its own (judge error): this is not your fault and your "
+                     "submission was not graded. Your instructor has the details.",), isolation, t0, internal)
+
+
+def _grade(problem: Problem, source: Source, goldens: list[Golden], sets: str, isolation, t0) -> Verdict:
+    golden = [g for gs in goldens for g in gs.cases]
+    points = case_points(problem, SETS[sets])
+    if source.problem:
+        return _not_loaded(problem, source, golden, points, "CE", source.problem, isolation or "process", t0, {})
+    checks_job = [{"id": c.id, **CHECK_CONFIG} for c in problem.checks]
+    ex = run(problem, source.code, job_cases(golden), checks=checks_job, isolation=isolation)
+    internal = {"children": ex.children, "peak_memory_mb": round(ex.peak_memory / 2**20, 1),
+                "output_bytes": ex.output_bytes, "output_head": ex.output_head[:4096],
+                "load_time_s": ex.load_time_s}
+    if ex.judge_error:
+        return judge_error(problem, source, sets, ex.judge_error, t0, ex.isolation)
+    if ex.load is not None:
+        code = LOAD_VERDICT[ex.load.status]
+        return _not_loaded(problem, source, golden, points, code, load_message(ex.load), ex.isolation, t0,
+                           internal, hints_for_error(ex.load.error))
+    feedback: list[str] = list(source.notes) + hints_for_settings(ex.settings)
+    cases, exact = [], {}
+    for g in golden:
+        out = ex.cases.get(g.spec.id) or Outcome("not_run", detail="not run")
+        j: Judged = judge(g, out, problem.rtol, problem.atol, hidden=g.spec.set == "hidden")
+        cases.append(to_case_verdict(g, j, points[g.spec.id], out.time_s))
+        if g.spec.set == "hidden" and j.max_abs_err is not None:
+            exact[g.spec.id] = [j.max_abs_err, j.max_rel_err]
+        feedback += hints_for_error(out.error) + hint_for_shape(j.message)
+    internal["exact_errors"] = exact
+    checks = _checks(problem, ex, any(c.verdict == "AC" for c in cases))
+    feedback += [f"Check {c.id}: {c.message}" for c in checks if not c.passed and "while checking" not in c.message]
+    verdict = top_level(tuple(cases), checks)
+    return _verdict(problem, source, verdict, tuple(cases), checks, dedupe(feedback), ex.isolation, t0,
+                    internal)
+
+
+def load_message(out: Outcome) -> str:
+    err = out.error or {}
+    etype, msg = err.get("etype", ""), (err.get("message") or "").strip()
+    first = msg.splitlines()[0][:300] if msg else ""
+    at = f" [{err['frames'][-1]}]" if err.get("frames") else ""
+    if out.status == "error":
+        if etype == "SystemExit":
+            return f"your file called sys.exit({first}) while loading; remove top-level exits"
+        if etype == "KeyboardInterrupt":
+            return "your file raised KeyboardInterrupt while loading"
+        return f"loading your file failed: {etype}: {first}{at}"
+    return {"timeout": "loading your file took longer than the time limit (code at the top level runs at import)",
+            "memory": "loading your file used more memory than the limit",
+            "output": "your file printed more than the output limit while loading",
+            "scratch": "your file wrote more files than the scratch space allows while loading",
+            "garbage": "your file wrote to the grader's result channel while loading",
+            "crash": f"the Python process died while loading your file ({out.detail})"}[out.status]
+
+
+def _not_loaded(problem, source, golden: list[GoldenCase], points, code, reason, isolation, t0, internal,
+                hints=()) -> Verdict:
+    cases = tuple(to_case_verdict(g, Judged(code, f"not run: {reason}"), points[g.spec.id], None)
+                  for g in golden)
+    checks = tuple(CheckVerdict(c.id, c.required, False, 0.0, p, "not run: the file did not load")
+                   for c, p in zip(problem.checks, check_points(problem).values()))
+    return _verdict(problem, source, code, cases, checks, dedupe([reason[:1].upper() + reason[1:] + ".",
+                                                                 *source.notes, *hints]), isolation, t0, internal)
+
+
+def _checks(problem: Problem, ex: Execution, earned: bool) -> tuple[CheckVerdict, ...]:
+    """Check results; their points count only once some case passes (a stub earns nothing)."""
+    out = []
+    for spec, pts in zip(problem.checks, check_points(problem).values()):
+        o = ex.checks.get(spec.id)
+        if o is not None and o.status == "result" and o.header is not None:
+            passed, msg = bool(o.header.get("passed")), str(o.header.get("message", ""))[:1000]
+        else:
+            passed = False
+            msg = f"the check could not run ({o.status}{': ' + o.detail if o and o.detail else ''})" \
+                if o else "the check did not run"
+        if passed and not earned:
+            msg += " (its points count once a case passes)"
+        out.append(CheckVerdict(spec.id, spec.required, passed, pts if passed and earned else 0.0, pts, msg))
+    return tuple(out)
+
+
+def _verdict(problem, source: Source, code, cases, checks, feedback, isolation, t0, internal) -> Verdict:
+    return Verdict(
+        problem=problem.id, bundle={"version": problem.version, "fingerprint": bundle_fingerprint(problem.root)},
+        submission={"path": source.path, "sha256": source.sha256}, verdict=code,
+        score=sum(c.score for c in cases) + sum(c.score for c in checks),
+        max_score=sum(c.max_score for c in cases) + sum(c.max_score for c in checks),
+        cases=cases, checks=checks, feedback=tuple(feedback), environment=environment(isolation),
+        timing={"total_s": round(time.monotonic() - t0, 3)}, internal=internal)

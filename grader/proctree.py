@@ -1,0 +1,129 @@
+"""Processes, owners and memory cgroups: find every process of a child tree, measure it, kill it.
+
+Used by the sandbox; nothing here knows about submissions or verdicts.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import time
+from pathlib import Path
+
+CGROUP_ROOTS = (Path("/sys/fs/cgroup"), Path("/sys/fs/cgroup/memory"))
+
+
+def ppid_map() -> dict[int, int]:
+    out = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                stat = Path(f"/proc/{entry}/stat").read_text()
+                out[int(entry)] = int(stat[stat.rindex(")") + 2:].split()[1])
+            except (OSError, ValueError, IndexError):
+                pass
+    return out
+
+
+def pids_of_uid(uid: int) -> set[int]:
+    """Live (non-zombie) processes owned by uid."""
+    pids = set()
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                if os.stat(f"/proc/{entry}").st_uid == uid:
+                    stat = Path(f"/proc/{entry}/stat").read_text()
+                    if stat[stat.rindex(")") + 2] != "Z":
+                        pids.add(int(entry))
+            except (OSError, ValueError):
+                pass
+    return pids
+
+
+def kill_uid(uid: int) -> None:
+    """Kill every process the slot uid owns, until none is left (forks race with the scan)."""
+    for _ in range(100):
+        pids = pids_of_uid(uid)
+        if not pids:
+            return
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
+        time.sleep(0.01)
+
+
+def remove_files_of(uid: int) -> None:
+    """Files a submission left in the machine's shared scratch places (uid and bwrap-less runs)."""
+    for top in ("/tmp", "/var/tmp", "/dev/shm"):
+        for dirpath, dirs, files in os.walk(top, topdown=False):
+            for name in files + dirs:
+                path = os.path.join(dirpath, name)
+                try:
+                    if os.lstat(path).st_uid == uid:
+                        (os.rmdir if name in dirs and not os.path.islink(path) else os.unlink)(path)
+                except OSError:
+                    shutil.rmtree(path, ignore_errors=True)
+
+
+def make_cgroup(name: str, memory_mb: int) -> Path | None:
+    """A memory cgroup (v2, else v1) for the child tree, or None where none is writable."""
+    limit = str(memory_mb << 20)
+    for root in CGROUP_ROOTS:
+        v2 = (root / "cgroup.controllers").exists()
+        if not v2 and not (root / "memory.limit_in_bytes").exists():
+            continue
+        path = root / "lax-scan-grader" / name
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+            if v2:
+                (path / "memory.max").write_text(limit)
+                (path / "memory.swap.max").write_text("0") if (path / "memory.swap.max").exists() else None
+            else:
+                (path / "memory.limit_in_bytes").write_text(limit)
+            return path
+        except OSError:
+            try:
+                path.rmdir()
+            except OSError:
+                pass
+    return None
+
+
+def cgroup_pids(cg: Path) -> set[int]:
+    try:
+        return {int(p) for p in (cg / "cgroup.procs").read_text().split()}
+    except (OSError, ValueError):
+        return set()
+
+
+def cgroup_usage(cg: Path) -> int | None:
+    for name in ("memory.current", "memory.usage_in_bytes"):
+        try:
+            return int((cg / name).read_text())
+        except (OSError, ValueError):
+            continue
+    return None
+
+
+def cgroup_peak(cg: Path) -> int | None:
+    for name in ("memory.peak", "memory.max_usage_in_bytes"):
+        try:
+            return int((cg / name).read_text())
+        except (OSError, ValueError):
+            continue
+    return None
+
+
+def cgroup_oom_count(cg: Path | None) -> int:
+    """How often the kernel hit this cgroup's memory limit so far (compare before/after a child)."""
+    if cg is None:
+        return 0
+    try:
+        if (cg / "memory.events").exists():
+            events = dict(line.split() for line in (cg / "memory.events").read_text().splitlines())
+            return int(events.get("oom_kill", 0)) + int(events.get("max", 0))
+        return int((cg / "memory.failcnt").read_text())
+    except (OSError, ValueError):
+        return 0

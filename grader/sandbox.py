@@ -1,0 +1,331 @@
+"""Start the runner under the best isolation available, apply the limits, and kill the whole tree.
+
+Levels (recorded in the verdict's environment.isolation):
+  bwrap    bubblewrap: new user/PID/IPC/UTS/net/cgroup namespaces, uid 65534 inside, read-only system,
+           only the venv and the runner visible, a size-bounded private /tmp. Started from an
+           unprivileged host uid when the grader is root, so the sandbox never holds root.
+  uid      the grader is root but bubblewrap cannot start (e.g. an unprivileged Docker container):
+           an unprivileged slot uid, secrets made unreadable to others, sockets refused by seccomp.
+  process  neither (a student's laptop): the limits below, none of the guarantees.
+Always: own session, rlimits, PR_SET_PDEATHSIG, a memory cgroup where one is writable, the child's
+environment from a whitelist. Each concurrent grader holds one slot (a uid) by an flock, so every
+process and file a submission made can be found by its owner and removed.
+"""
+from __future__ import annotations
+
+import ctypes
+import fcntl
+import os
+import resource
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from . import BUNDLE_ROOT, JudgeError
+from .problem import Limits
+from .proctree import (cgroup_oom_count, cgroup_peak, cgroup_pids, cgroup_usage, kill_uid, make_cgroup,
+                       pids_of_uid, ppid_map, remove_files_of)
+
+Isolation = Literal["bwrap", "uid", "process"]
+SLOT_UID_BASE = 61000          # slot N runs as uid/gid 61000+N (no passwd entry needed)
+SLOTS = 64
+SLOT_DIR = Path("/run/lax-scan-grader") if os.geteuid() == 0 else None
+SECRET_DIRS = ("reference", "tests", ".git", "dist")   # made o-rx in uid mode
+RUNNER_FILES = ("runner.py", "structure.py")
+ENV_KEEP_PREFIXES = ("OPENBLAS_",)
+_libc = ctypes.CDLL(None, use_errno=True)
+
+
+def venv_python() -> Path:
+    """The interpreter the child runs: this venv's (built from /usr/bin/python3, usable by any uid)."""
+    return Path(sys.prefix) / "bin" / "python"
+
+
+def _bwrap_argv(root: Path, scratch: Path, limits: Limits, cache: Path | None) -> list[str]:
+    argv = ["bwrap", "--unshare-all", "--unshare-user", "--uid", "65534", "--gid", "65534",
+            "--die-with-parent", "--new-session", "--disable-userns", "--cap-drop", "ALL",
+            "--ro-bind", "/usr", "/usr", "--proc", "/proc", "--dev", "/dev",
+            "--size", str(limits.scratch_mb << 20), "--tmpfs", "/tmp",
+            "--ro-bind", sys.prefix, "/venv",
+            "--ro-bind", str(scratch / "judge"), "/judge",
+            "--ro-bind", str(scratch / "submission"), "/submission",
+            "--setenv", "HOME", "/tmp", "--chdir", "/tmp"]
+    for name in ("lib", "lib64", "bin", "sbin"):
+        if os.path.islink(f"/{name}"):
+            argv += ["--symlink", os.readlink(f"/{name}"), f"/{name}"]
+        elif os.path.isdir(f"/{name}"):
+            argv += ["--ro-bind", f"/{name}", f"/{name}"]
+    for etc in ("/etc/ld.so.cache", "/etc/localtime", "/etc/nsswitch.conf"):
+        if os.path.exists(etc):
+            argv += ["--ro-bind", etc, etc]
+    if cache is not None and cache.is_dir():
+        argv += ["--ro-bind", str(cache), "/cache"]
+    return argv
+
+
+@dataclass
+class Child:
+    """One running runner process tree."""
+    proc: subprocess.Popen
+    result_fd: int
+    output_fd: int
+    uid: int | None
+    cgroup: Path | None
+    oom_base: int = 0
+    started: float = field(default_factory=time.monotonic)
+    pids_seen: set[int] = field(default_factory=set)
+
+
+class Sandbox:
+    """Owns a slot (uid), a scratch folder, and at most one running child at a time."""
+
+    def __init__(self, limits: Limits, isolation: Isolation | None = None, cache: Path | None = None,
+                 secrets_root: Path | None = None):
+        self.limits = limits
+        self.cache = cache
+        self.is_root = os.geteuid() == 0
+        self.isolation: Isolation = isolation or os.environ.get("GRADER_ISOLATION") or probe()  # type: ignore
+        if self.isolation not in ("bwrap", "uid", "process"):
+            raise JudgeError(f"unknown isolation level {self.isolation!r}")
+        if self.isolation == "uid" and not self.is_root:
+            raise JudgeError("uid isolation needs a root grader")
+        self._slot_file = None
+        self.uid = self._take_slot() if self.is_root and self.isolation != "process" else None
+        self.scratch = Path(tempfile.mkdtemp(prefix="lax-grader-"))
+        self.child: Child | None = None
+        self.cgroup = make_cgroup(f"slot-{os.getpid()}", limits.memory_mb) if self.is_root else None
+        if self.isolation == "uid":
+            secure_bundle(BUNDLE_ROOT)
+            if secrets_root is not None and secrets_root != BUNDLE_ROOT:
+                secure_bundle(secrets_root)
+
+    # -- slots -------------------------------------------------------------------------------
+    def _take_slot(self) -> int:
+        SLOT_DIR.mkdir(mode=0o700, parents=True, exist_ok=True)
+        for n in range(SLOTS):
+            f = open(SLOT_DIR / f"slot-{n}", "w")
+            try:
+                fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                f.close()
+                continue
+            self._slot_file = f
+            uid = SLOT_UID_BASE + n
+            kill_uid(uid)            # a previous holder that crashed may have left processes
+            remove_files_of(uid)
+            return uid
+        raise JudgeError(f"all {SLOTS} sandbox slots are busy")
+
+    # -- start -------------------------------------------------------------------------------
+    def stage(self, source: bytes, runner_dir: Path, job: dict) -> dict:
+        """Lay out the scratch folder for one child; returns the job as the child will see it."""
+        for sub in ("judge", "submission", "work", "home", "tmp"):
+            shutil.rmtree(self.scratch / sub, ignore_errors=True)
+            (self.scratch / sub).mkdir(mode=0o755)
+        for name in RUNNER_FILES:
+            if (runner_dir / name).exists():
+                shutil.copyfile(runner_dir / name, self.scratch / "judge" / name)
+        (self.scratch / "submission" / "solution.py").write_bytes(source)
+        os.chmod(self.scratch, 0o755)
+        inside = Path("/") if self.isolation == "bwrap" else self.scratch
+        job = {**job, "submission": str(inside / "submission" / "solution.py")}
+        if self.cache is not None and self.cache.is_dir():
+            job["compilation_cache"] = "/cache" if self.isolation == "bwrap" else str(self.cache)
+        if self.uid is not None:
+            for sub in ("work", "home", "tmp"):
+                os.chown(self.scratch / sub, self.uid, self.uid)
+                os.chmod(self.scratch / sub, 0o700)
+        return job
+
+    def start(self, job: dict) -> Child:
+        import json
+        result_r, result_w = os.pipe()
+        out_r, out_w = os.pipe()
+        job = {**job, "result_fd": result_w}
+        job_file = self.scratch / "judge" / "job.json"
+        job_file.write_text(json.dumps(job))
+        inside_judge = "/judge" if self.isolation == "bwrap" else str(self.scratch / "judge")
+        py = "/venv/bin/python" if self.isolation == "bwrap" else str(venv_python())
+        argv = [py, "-I", f"{inside_judge}/runner.py", f"{inside_judge}/job.json"]
+        if self.isolation == "bwrap":
+            argv = _bwrap_argv(BUNDLE_ROOT, self.scratch, self.limits, self.cache) + argv
+        cwd = None if self.isolation == "bwrap" else str(self.scratch / "work")
+        try:
+            proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out_w, stderr=out_w,
+                                    pass_fds=(result_w,), cwd=cwd, env=self._env(),
+                                    preexec_fn=self._preexec, close_fds=True)
+        except OSError as e:
+            for fd in (result_r, result_w, out_r, out_w):
+                os.close(fd)
+            raise JudgeError(f"could not start the runner ({self.isolation}): {e}") from None
+        os.close(result_w)
+        os.close(out_w)
+        self.child = Child(proc, result_r, out_r, self.uid, self.cgroup, cgroup_oom_count(self.cgroup))
+        return self.child
+
+    def _env(self) -> dict[str, str]:
+        home = "/tmp" if self.isolation == "bwrap" else str(self.scratch / "home")
+        tmp = "/tmp" if self.isolation == "bwrap" else str(self.scratch / "tmp")
+        env = {"PATH": "/usr/bin:/bin", "HOME": home, "TMPDIR": tmp, "LANG": "C.UTF-8",
+               "LC_ALL": "C.UTF-8", "JAX_PLATFORMS": "cpu", "PYTHONDONTWRITEBYTECODE": "1",
+               "PYTHONHASHSEED": "0", "TF_CPP_MIN_LOG_LEVEL": "2"}
+        env.update({k: v for k, v in os.environ.items() if k.startswith(ENV_KEEP_PREFIXES)})
+        return env
+
+    def _preexec(self) -> None:
+        """In the forked child, before exec: session, death signal, cgroup, limits, then the uid."""
+        os.setsid()
+        if self.cgroup is not None:
+            (self.cgroup / "cgroup.procs").write_text(str(os.getpid()))
+        lim = self.limits
+        cpu = int(lim.total_time_s) + 5
+        for what, value in ((resource.RLIMIT_CPU, (cpu, cpu + 5)),
+                            (resource.RLIMIT_CORE, (0, 0)),
+                            (resource.RLIMIT_FSIZE, (lim.scratch_mb << 20,) * 2),
+                            (resource.RLIMIT_NOFILE, (lim.open_files,) * 2),
+                            (resource.RLIMIT_AS, (lim.address_space_mb << 20,) * 2)):
+            resource.setrlimit(what, value)
+        if self.uid is not None:
+            resource.setrlimit(resource.RLIMIT_NPROC, (lim.processes, lim.processes))
+            os.setgroups([])
+            os.setgid(self.uid)
+            os.setuid(self.uid)
+        _libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG, after setuid (which clears it)
+
+    # -- watch and end -----------------------------------------------------------------------
+    def tree_pids(self) -> set[int]:
+        """Every process of the child: by owner when a slot uid is held, else by ancestry."""
+        child = self.child
+        if child is None:
+            return set()
+        if child.uid is not None:
+            return pids_of_uid(child.uid)
+        if child.cgroup is not None:
+            return cgroup_pids(child.cgroup)
+        parents = ppid_map()
+        tree, grew = {child.proc.pid} | child.pids_seen, True
+        while grew:
+            new = {p for p, pp in parents.items() if pp in tree and p not in tree}
+            tree |= new
+            grew = bool(new)
+        child.pids_seen = {p for p in tree if p in parents}
+        return child.pids_seen
+
+    def memory_bytes(self) -> int:
+        """Resident memory of the whole tree (cgroup usage where there is one)."""
+        if self.child and self.child.cgroup is not None:
+            usage = cgroup_usage(self.child.cgroup)
+            if usage is not None:
+                return usage
+        page = os.sysconf("SC_PAGE_SIZE")
+        total = 0
+        for pid in self.tree_pids():
+            try:
+                total += int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * page
+            except (OSError, ValueError, IndexError):
+                pass
+        return total
+
+    def memory_peak(self) -> int | None:
+        return cgroup_peak(self.cgroup) if self.cgroup is not None else None
+
+    def hit_memory_limit(self) -> bool:
+        child = self.child
+        return child is not None and cgroup_oom_count(child.cgroup) > child.oom_base
+
+    def scratch_bytes(self) -> int:
+        total = 0
+        for sub in ("work", "home", "tmp"):
+            for dirpath, _dirs, files in os.walk(self.scratch / sub):
+                for name in files:
+                    try:
+                        total += os.lstat(os.path.join(dirpath, name)).st_blocks * 512
+                    except OSError:
+                        pass
+        return total
+
+    def kill(self) -> int | None:
+        """SIGKILL the whole tree and reap the direct child; returns its wait status code."""
+        child = self.child
+        if child is None:
+            return None
+        for _ in range(50):
+            pids = self.tree_pids() | ({child.proc.pid} if child.proc.poll() is None else set())
+            if not pids:
+                break
+            for pid in pids:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except OSError:
+                    pass
+            try:
+                os.killpg(child.proc.pid, signal.SIGKILL)
+            except OSError:
+                pass
+            time.sleep(0.01)
+        code = child.proc.wait()
+        for fd in (child.result_fd, child.output_fd):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+        self.child = None
+        return code
+
+    def close(self) -> None:
+        self.kill()
+        if self.uid is not None:
+            kill_uid(self.uid)
+            remove_files_of(self.uid)
+        shutil.rmtree(self.scratch, ignore_errors=True)
+        if self.cgroup is not None:
+            try:
+                self.cgroup.rmdir()
+            except OSError:
+                pass
+        if self._slot_file is not None:
+            self._slot_file.close()
+            self._slot_file = None
+
+    def __enter__(self) -> Sandbox:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+# -- probes --------------------------------------------------------------------------------------
+_PROBED: Isolation | None = None
+
+
+def probe() -> Isolation:
+    """The best level this machine allows, found once per process by starting a trivial sandbox."""
+    global _PROBED
+    if _PROBED is None:
+        _PROBED = "uid" if os.geteuid() == 0 else "process"
+        if shutil.which("bwrap"):
+            uid = SLOT_UID_BASE + SLOTS  # a probe-only uid, never a slot's
+            pre = (lambda: (os.setgroups([]), os.setgid(uid), os.setuid(uid))) if os.geteuid() == 0 else None
+            try:
+                ok = subprocess.run(["bwrap", "--unshare-all", "--unshare-user", "--ro-bind", "/", "/",
+                                     "--die-with-parent", "true"], preexec_fn=pre, timeout=20,
+                                    stdin=subprocess.DEVNULL, capture_output=True).returncode == 0
+            except (OSError, subprocess.SubprocessError):
+                ok = False
+            if ok:
+                _PROBED = "bwrap"
+    return _PROBED
+
+
+def secure_bundle(root: Path) -> None:
+    """uid mode: the slot users must not read the reference, golden data, tests or history."""
+    for name in SECRET_DIRS:
+        p = root / name
+        if p.is_dir() and p.stat().st_mode & 0o007:
+            os.chmod(p, p.stat().st_mode & ~0o007)

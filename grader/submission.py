@@ -1,0 +1,134 @@
+"""Resolve what the student handed in (a .py, a .ipynb, or a folder holding one) into source bytes.
+
+The path is untrusted: links are refused (never followed), sizes are bounded before reading, and any
+problem with the submission itself is the student's (a CE with a message), not the operator's. Only a
+path that does not exist at all is the operator's mistake (UsageError, exit 2).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import stat
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import UsageError
+
+SOLUTION_SUFFIXES = (".py", ".ipynb")
+IGNORED_NAMES = {"__init__.py", "setup.py", "conftest.py"}
+
+
+@dataclass(frozen=True)
+class Source:
+    path: str                      # as given, for the report
+    sha256: str | None             # of the bytes handed in (None when nothing could be read)
+    code: bytes | None             # Python source to run; None when `problem` says why not
+    problem: str | None = None     # the CE message
+    notes: tuple[str, ...] = field(default_factory=tuple)
+
+
+def resolve(path: str | Path, code_bytes: int) -> Source:
+    shown = str(path)
+    p = Path(path)
+    try:
+        st = os.lstat(p)
+    except FileNotFoundError:
+        raise UsageError(f"{shown}: no such file or folder") from None
+    except OSError as e:
+        raise UsageError(f"{shown}: cannot be read ({e.strerror})") from None
+    if stat.S_ISLNK(st.st_mode):
+        return Source(shown, None, None, f"{p.name} is a symbolic link; submit the file itself, not a link")
+    if stat.S_ISDIR(st.st_mode):
+        found = _candidates(p)
+        if not found:
+            return Source(shown, None, None, "no solution file (.py or .ipynb) in the submission folder")
+        if len(found) > 1:
+            names = ", ".join(sorted(f.name for f in found))
+            return Source(shown, None, None, f"several candidate solution files ({names}): keep exactly one")
+        p = found[0]
+    elif not stat.S_ISREG(st.st_mode):
+        return Source(shown, None, None, f"{p.name} is not a regular file")
+    if p.suffix not in SOLUTION_SUFFIXES:
+        return Source(shown, None, None, f"{p.name} is not a Python file: submit a .py file (or a .ipynb)")
+    try:
+        raw = _read_bounded(p, code_bytes if p.suffix == ".py" else code_bytes * 16)
+    except OSError as e:
+        return Source(shown, None, None, f"{p.name} cannot be opened ({e.strerror})")
+    digest = hashlib.sha256(raw).hexdigest() if raw is not None else None
+    if raw is None:
+        return Source(shown, None, None, f"{p.name} is larger than the {code_bytes // 1024} KiB limit")
+    if p.suffix == ".ipynb":
+        code, notes, problem = notebook_code(raw)
+        if problem is None and len(code) > code_bytes:
+            problem = f"the notebook's code is larger than the {code_bytes // 1024} KiB limit"
+        return Source(shown, digest, None if problem else code, problem, tuple(notes))
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        return Source(shown, digest, None, f"{p.name} is not UTF-8 text (byte {e.start}): save it as UTF-8")
+    if b"\x00" in raw:
+        return Source(shown, digest, None, f"{p.name} contains NUL bytes: it is not a Python source file")
+    return Source(shown, digest, raw)
+
+
+def _candidates(folder: Path) -> list[Path]:
+    """Regular files (not links) with a solution suffix at the top of the folder."""
+    out = []
+    try:
+        entries = list(os.scandir(folder))
+    except OSError as e:
+        raise UsageError(f"{folder}: cannot list the folder ({e.strerror})") from None
+    for entry in entries:
+        if entry.name.startswith(".") or entry.name in IGNORED_NAMES:
+            continue
+        if entry.name.endswith(SOLUTION_SUFFIXES) and entry.is_file(follow_symlinks=False):
+            out.append(Path(entry.path))
+    return out
+
+
+def _read_bounded(path: Path, limit: int) -> bytes | None:
+    """Read at most limit bytes without following a link; None when the file is larger."""
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | getattr(os, "O_NONBLOCK", 0))
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(0, "not a regular file")
+        chunks, size = [], 0
+        while size <= limit:
+            data = os.read(fd, min(1 << 16, limit + 1 - size))
+            if not data:
+                break
+            chunks.append(data)
+            size += len(data)
+        return None if size > limit else b"".join(chunks)
+    finally:
+        os.close(fd)
+
+
+def notebook_code(raw: bytes) -> tuple[bytes, list[str], str | None]:
+    """The code cells of a notebook in order; IPython magics and shell lines are dropped (with a note)."""
+    try:
+        nb = json.loads(raw.decode("utf-8"))
+        cells = nb["cells"]
+        if not isinstance(cells, list):
+            raise TypeError
+    except (UnicodeDecodeError, ValueError, KeyError, TypeError):
+        return b"", [], "the notebook is not valid .ipynb JSON: download it again with File > Download .ipynb"
+    out, dropped = [], 0
+    for i, cell in enumerate(cells):
+        if not isinstance(cell, dict) or cell.get("cell_type") != "code":
+            continue
+        src = cell.get("source", "")
+        lines = "".join(src).splitlines() if isinstance(src, list) else str(src).splitlines()
+        kept = []
+        for line in lines:
+            if line.lstrip().startswith(("%", "!")):
+                dropped += 1
+                indent = line[:len(line) - len(line.lstrip())]
+                kept.append(f"{indent}pass  # (dropped an IPython magic or shell line)" if indent else "")
+            else:
+                kept.append(line)
+        out.append(f"# --- notebook cell {i + 1} ---\n" + "\n".join(kept) + "\n")
+    notes = [f"{dropped} IPython magic or shell line(s) (starting with % or !) were dropped from the "
+             "notebook: they do not run in the grader"] if dropped else []
+    return "\n".join(out).encode("utf-8"), notes, None
