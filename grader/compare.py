@@ -27,6 +27,12 @@ class Judged:
     got: np.ndarray | None = None          # the parsed output (for diagnosis by variants)
 
 
+def within_tolerance(got: np.ndarray, expected: np.ndarray, rtol: float, atol: float) -> bool:
+    """The acceptance rule, elementwise in float64: |s - a| <= atol + rtol * |a| (NaN never passes)."""
+    g, a = np.asarray(got, np.float64), np.asarray(expected, np.float64)
+    return g.shape == a.shape and bool(np.all(np.abs(g - a) <= atol + rtol * np.abs(a)))
+
+
 def band(x: float | None) -> float | None:
     """The decade an error lies in (0.0123 -> 0.01): enough to learn from, too coarse to fit."""
     if x is None or x == 0:

@@ -1,0 +1,56 @@
+"""Shared fixtures: a test copy of the bundle's problem with short limits, and in-process graders."""
+from __future__ import annotations
+
+import io
+import shutil
+from contextlib import redirect_stderr, redirect_stdout
+from pathlib import Path
+
+import pytest
+import yaml
+
+from grader import BUNDLE_ROOT
+from grader.problem import Problem, load_problem
+
+ROOT = BUNDLE_ROOT
+SUBMISSIONS = ROOT / "tests" / "submissions"
+# Short limits keep the suite fast; every one is still far above what the reference needs
+# (measured: load ~2 s, a case < 1.2 s eager on 2 busy cores).
+TEST_LIMITS = {"load_time_s": 25, "case_time_s": 8, "total_time_s": 120, "memory_mb": 900,
+               "output_bytes": 65536, "scratch_mb": 16}
+
+
+def make_test_bundle(dest: Path, **limit_overrides) -> Path:
+    """Copy problem.yaml (with short limits) and tests/data into dest; returns the problem.yaml path."""
+    raw = yaml.safe_load((ROOT / "problem.yaml").read_text())
+    raw["limits"] = {**raw.get("limits", {}), **TEST_LIMITS, **limit_overrides}
+    (dest / "tests" / "data").mkdir(parents=True, exist_ok=True)
+    for f in (ROOT / "tests" / "data").glob("*.yaml"):
+        shutil.copy(f, dest / "tests" / "data" / f.name)
+    (dest / "problem.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
+    return dest / "problem.yaml"
+
+
+@pytest.fixture(scope="session")
+def test_problem_path(tmp_path_factory) -> Path:
+    return make_test_bundle(tmp_path_factory.mktemp("bundle"))
+
+
+@pytest.fixture(scope="session")
+def test_problem(test_problem_path) -> Problem:
+    return load_problem(test_problem_path)
+
+
+def run_cli(argv: list[str]) -> tuple[int, str, str]:
+    """Run `python -m grader ARGV` in-process; returns (exit code, stdout, stderr)."""
+    from grader.__main__ import main
+    out, err = io.StringIO(), io.StringIO()
+    with redirect_stdout(out), redirect_stderr(err):
+        code = main(argv)
+    return code, out.getvalue(), err.getvalue()
+
+
+def example_submissions() -> list[tuple[str, Path]]:
+    """(folder, file) for every example under tests/submissions/<folder>/."""
+    return sorted((d.name, f) for d in SUBMISSIONS.iterdir() if d.is_dir()
+                  for f in d.iterdir() if f.suffix in (".py", ".ipynb") or f.is_symlink())
