@@ -17,6 +17,7 @@ from pathlib import Path
 from . import BUNDLE_ROOT, GraderError, UsageError
 from .cases import LIBRARIES, Golden, GoldenCase, job_cases, load_golden
 from .compare import Judged, judge, to_case_verdict
+from .drift import guard
 from .execute import Execution, Outcome, run
 from .feedback import dedupe, hint_for_shape, hints_for_error, hints_for_settings
 from .problem import Problem
@@ -56,7 +57,10 @@ def grade(problem: Problem, path: str | Path, sets: str = "all", isolation: str 
     source = resolve(path, problem.limits.code_bytes)       # UsageError when the path does not exist
     try:
         goldens = [load_golden(problem, s) for s in SETS[sets]]
-        return _grade(problem, source, goldens, sets, isolation, t0)
+        drift = guard(problem, goldens, isolation)   # stale golden data: JE, never WA for everyone
+        if drift.error:
+            return judge_error(problem, source, sets, drift.error, t0, isolation or "process")
+        return drift.annotate(_grade(problem, source, goldens, sets, isolation, t0))
     except UsageError:
         raise
     except Exception as e:  # noqa: BLE001 - never crash without a verdict
@@ -82,7 +86,8 @@ def _grade(problem: Problem, source: Source, goldens: list[Golden], sets: str, i
     golden = [g for gs in goldens for g in gs.cases]
     points = case_points(problem, SETS[sets])
     if source.problem:
-        return _not_loaded(problem, source, golden, points, "CE", source.problem, isolation or "process", t0, {})
+        from .sandbox import probe
+        return _not_loaded(problem, source, golden, points, "CE", source.problem, isolation or probe(), t0, {})
     checks_job = [{"id": c.id, **CHECK_CONFIG} for c in problem.checks]
     ex = run(problem, source.code, job_cases(golden), checks=checks_job, isolation=isolation)
     internal = {"children": ex.children, "peak_memory_mb": round(ex.peak_memory / 2**20, 1),
@@ -136,7 +141,7 @@ def _not_loaded(problem, source, golden: list[GoldenCase], points, code, reason,
                   for g in golden)
     checks = tuple(CheckVerdict(c.id, c.required, False, 0.0, p, "not run: the file did not load")
                    for c, p in zip(problem.checks, check_points(problem).values()))
-    return _verdict(problem, source, code, cases, checks, dedupe([reason[:1].upper() + reason[1:] + ".",
+    return _verdict(problem, source, code, cases, checks, dedupe([f"Not graded: {reason}.",
                                                                  *source.notes, *hints]), isolation, t0, internal)
 
 
