@@ -12,16 +12,18 @@ import signal
 import struct
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Literal
 
 from . import BUNDLE_ROOT
 from .problem import Problem
-from .sandbox import Isolation, Sandbox
+from .sandbox import Isolation, Sandbox, jax_cache_dir
 
 Status = Literal["result", "error", "timeout", "memory", "output", "crash", "garbage", "scratch", "not_run"]
 MAX_HEADER = 64 * 1024
 OUTPUT_HEAD = 4096
 WATCH_EVERY = 0.05
+SCRATCH_EVERY = 0.25               # walking folders costs more than reading the memory counter
 MEMORY_HINTS = ("bad_alloc", "out of memory", "Cannot allocate memory", "RESOURCE_EXHAUSTED",
                 "MemoryError", "failed to allocate")
 
@@ -92,15 +94,20 @@ class _Frames:
 
 
 def run(problem: Problem, source: bytes, cases: list[dict], *, isolation: Isolation | None = None,
-        checks: list[dict] | None = None, extra_job: dict | None = None) -> Execution:
+        checks: list[dict] | None = None, extra_job: dict | None = None,
+        warm_cache: Path | None = None) -> Execution:
     """Grade-side driver: run `cases` (inputs only) and the structure checks; never raises for the
-    submission's behaviour. A JudgeError escapes only when the sandbox itself cannot work."""
+    submission's behaviour. A JudgeError escapes only when the sandbox itself cannot work.
+    `warm_cache`: trusted code only (the reference, by `warm`): the child writes JAX's compilation
+    cache there; every other child reads the bundle's cache and cannot write it."""
     limits = problem.limits
     max_elements = max((c["hidden"] for c in cases), default=1) * 64
     job = {"function": problem.function, "module_class": problem.module_class,
-           "max_elements": max_elements, "checks": checks or [], **(extra_job or {})}
-    cache = BUNDLE_ROOT / ".cache" / "jax"
-    with Sandbox(limits, isolation, cache=cache, secrets_root=problem.root) as box:
+           "max_elements": max_elements, "checks": checks or [],
+           "jit": os.environ.get("GRADER_JIT", "1") != "0", **(extra_job or {})}
+    cache = warm_cache or jax_cache_dir()
+    with Sandbox(limits, isolation, cache=cache, secrets_root=problem.root,
+                 cache_writable=warm_cache is not None) as box:
         ex = Execution(isolation=box.isolation)
         pending = list(cases)
         pending_checks = list(checks or [])
@@ -145,7 +152,7 @@ def _run_child(box: Sandbox, job: dict, ex: Execution, budget_end: float,
     deadline = min(start + limits.load_time_s, budget_end)
     out_count, killed_for = 0, None
     open_fds = {child.result_fd, child.output_fd}
-    next_watch = start
+    next_watch = next_scratch = phase_start = start
     tail = bytearray()
 
     def finish(outcome: Outcome) -> None:
@@ -168,12 +175,16 @@ def _run_child(box: Sandbox, job: dict, ex: Execution, budget_end: float,
         if now >= next_watch:
             used = box.memory_bytes()
             ex.peak_memory = max(ex.peak_memory, used)
-            if used > limits.memory_mb << 20:
+            # At a cgroup's limit the kernel may reclaim and stall for seconds before an OOM kill:
+            # the first time the limit is hit already decides MLE.
+            if used > limits.memory_mb << 20 or box.hit_memory_limit():
                 killed_for = "memory"
                 break
-            if box.isolation != "bwrap" and box.scratch_bytes() > limits.scratch_mb << 20:
-                killed_for = "scratch"
-                break
+            if box.isolation != "bwrap" and now >= next_scratch:
+                if box.over_scratch():
+                    killed_for = "scratch"
+                    break
+                next_scratch = now + SCRATCH_EVERY
             next_watch = now + WATCH_EVERY
         ready, _, _ = select.select(list(open_fds), [], [], max(0.0, min(deadline, next_watch) - now))
         for fd in ready:
@@ -196,8 +207,11 @@ def _run_child(box: Sandbox, job: dict, ex: Execution, budget_end: float,
             frames.feed(data)
             try:
                 while phase not in ("over", "done") and (frame := frames.next()) is not None:
+                    before = phase
                     phase, phase_id, deadline = _on_frame(frame, phase, phase_id, deadline, ex, limits,
                                                           budget_end, finish)
+                    if phase != before:
+                        phase_start = time.monotonic()
             except ValueError as e:
                 killed_for = "garbage"
                 tail += f"\n[result channel: {e}]".encode()
@@ -214,13 +228,15 @@ def _run_child(box: Sandbox, job: dict, ex: Execution, budget_end: float,
         killed_for = "memory"
     if killed_for is None and status in (-signal.SIGXCPU, 128 + signal.SIGXCPU):
         killed_for = "timeout"
-    elapsed = time.monotonic() - start
+    elapsed = time.monotonic() - phase_start     # the phase's own time: what its limit bounds
     if killed_for == "timeout" and time.monotonic() >= budget_end:
         detail = "the total time limit ran out"
     outcome = Outcome({"timeout": "timeout", "memory": "memory", "output": "output", "garbage": "garbage",
                        "scratch": "scratch", None: "crash"}[killed_for], time_s=elapsed, detail=detail)
     if phase == "hello":
         ex.output_head = ex.output_head or tail_text
+    if phase == "load":
+        ex.load_time_s = elapsed
     finish(outcome)
     return outcome
 

@@ -5,8 +5,8 @@ Used by the sandbox; nothing here knows about submissions or verdicts.
 from __future__ import annotations
 
 import os
-import shutil
 import signal
+import stat
 import time
 from pathlib import Path
 
@@ -54,17 +54,48 @@ def kill_uid(uid: int) -> None:
         time.sleep(0.01)
 
 
+SHARED_SCRATCH = ("/tmp", "/var/tmp", "/dev/shm", "/run/lock", "/dev/mqueue")
+
+
+def _shared_entries(uid: int):
+    """Entries a slot uid made in the machine's world-writable places, deepest first.
+
+    It can only create entries in a world-writable folder or below one it owns, so only those are
+    walked (never a root-owned tree such as a pytest temp folder), and links are never followed."""
+    stack = [Path(top) for top in SHARED_SCRATCH]
+    found: list[tuple[str, os.stat_result]] = []
+    while stack:
+        folder = stack.pop()
+        try:
+            entries = list(os.scandir(folder))
+        except OSError:
+            continue
+        for entry in entries:
+            try:
+                st = entry.stat(follow_symlinks=False)
+            except OSError:
+                continue
+            is_dir = entry.is_dir(follow_symlinks=False)
+            if is_dir and (st.st_uid == uid or st.st_mode & 0o002):
+                stack.append(Path(entry.path))
+            if st.st_uid == uid:
+                found.append((entry.path, st))
+    return sorted(found, key=lambda e: -e[0].count("/"))
+
+
+def shared_usage(uid: int) -> tuple[int, int]:
+    """(bytes, entries) a slot uid holds in the shared scratch places; the scratch watchdog bounds it."""
+    entries = _shared_entries(uid)
+    return sum(st.st_blocks * 512 for _p, st in entries), len(entries)
+
+
 def remove_files_of(uid: int) -> None:
-    """Files a submission left in the machine's shared scratch places (uid and bwrap-less runs)."""
-    for top in ("/tmp", "/var/tmp", "/dev/shm"):
-        for dirpath, dirs, files in os.walk(top, topdown=False):
-            for name in files + dirs:
-                path = os.path.join(dirpath, name)
-                try:
-                    if os.lstat(path).st_uid == uid:
-                        (os.rmdir if name in dirs and not os.path.islink(path) else os.unlink)(path)
-                except OSError:
-                    shutil.rmtree(path, ignore_errors=True)
+    """Files a submission left in the machine's shared scratch places (uid runs; call after kill_uid)."""
+    for path, st in _shared_entries(uid):      # deepest first, so its folders are empty by then
+        try:
+            (os.rmdir if stat.S_ISDIR(st.st_mode) else os.unlink)(path)
+        except OSError:
+            pass    # a folder still holding someone else's file: theirs stays, so does the folder
 
 
 def make_cgroup(name: str, memory_mb: int) -> Path | None:
@@ -99,6 +130,16 @@ def cgroup_pids(cg: Path) -> set[int]:
 
 
 def cgroup_usage(cg: Path) -> int | None:
+    """Memory the tree holds that only a kill frees: anonymous + tmpfs/shm pages. Page cache of files
+    it wrote is excluded (the kernel reclaims it before an OOM kill; the scratch watchdog bounds those
+    files), so a submission writing its own scratch files is not mistaken for an MLE."""
+    try:
+        stat = dict(line.split() for line in (cg / "memory.stat").read_text().splitlines())
+        for anon, shmem in (("anon", "shmem"), ("total_rss", "total_shmem")):
+            if anon in stat:
+                return int(stat[anon]) + int(stat.get(shmem, 0))
+    except (OSError, ValueError):
+        pass
     for name in ("memory.current", "memory.usage_in_bytes"):
         try:
             return int((cg / name).read_text())

@@ -30,7 +30,7 @@ from typing import Literal
 from . import BUNDLE_ROOT, JudgeError
 from .problem import Limits
 from .proctree import (cgroup_oom_count, cgroup_peak, cgroup_pids, cgroup_usage, kill_uid, make_cgroup,
-                       pids_of_uid, ppid_map, remove_files_of)
+                       pids_of_uid, ppid_map, remove_files_of, shared_usage)
 
 Isolation = Literal["bwrap", "uid", "process"]
 SLOT_UID_BASE = 61000          # slot N runs as uid/gid 61000+N (no passwd entry needed)
@@ -39,6 +39,11 @@ SLOT_DIR = Path("/run/lax-scan-grader") if os.geteuid() == 0 else None
 SECRET_DIRS = ("reference", "tests", ".git", "dist")   # made o-rx in uid mode
 RUNNER_FILES = ("runner.py", "structure.py")
 ENV_KEEP_PREFIXES = ("OPENBLAS_",)
+# The watchdog kills at memory_mb of anonymous + shm memory; the cgroup's hard limit sits this much
+# higher, for the mapped libraries and page cache it also charges, so a hog meets the watchdog (a
+# clean MLE) before the kernel's reclaim stalls it at the hard limit (measured: seconds of thrashing).
+CGROUP_SLACK_MB = 128
+SCRATCH_FILES = 20000          # entries a child may create outside a bounded tmpfs (inodes cost too)
 _libc = ctypes.CDLL(None, use_errno=True)
 
 
@@ -48,7 +53,11 @@ def venv_python() -> Path:
 
 
 def _bwrap_argv(root: Path, scratch: Path, limits: Limits, cache: Path | None) -> list[str]:
-    argv = ["bwrap", "--unshare-all", "--unshare-user", "--uid", "65534", "--gid", "65534",
+    # Resolved with the grader's PATH: a missing bubblewrap is the judge's failure (JE), found here.
+    bwrap = shutil.which("bwrap")
+    if bwrap is None:
+        raise JudgeError("bwrap isolation was asked for but bubblewrap is not on PATH (apt-get install bubblewrap)")
+    argv = [bwrap, "--unshare-all", "--unshare-user", "--uid", "65534", "--gid", "65534",
             "--die-with-parent", "--new-session", "--disable-userns", "--cap-drop", "ALL",
             "--ro-bind", "/usr", "/usr", "--proc", "/proc", "--dev", "/dev",
             "--size", str(limits.scratch_mb << 20), "--tmpfs", "/tmp",
@@ -66,7 +75,8 @@ def _bwrap_argv(root: Path, scratch: Path, limits: Limits, cache: Path | None) -
             argv += ["--ro-bind", etc, etc]
     if cache is not None and cache.is_dir():
         argv += ["--ro-bind", str(cache), "/cache"]
-    return argv
+    # The root is bwrap's own tmpfs, with no size bound: read-only, so only the bounded /tmp is writable.
+    return argv + ["--remount-ro", "/"]
 
 
 @dataclass
@@ -86,20 +96,32 @@ class Sandbox:
     """Owns a slot (uid), a scratch folder, and at most one running child at a time."""
 
     def __init__(self, limits: Limits, isolation: Isolation | None = None, cache: Path | None = None,
-                 secrets_root: Path | None = None):
+                 secrets_root: Path | None = None, cache_writable: bool = False):
         self.limits = limits
         self.cache = cache
+        self.cache_writable = cache_writable
         self.is_root = os.geteuid() == 0
         self.isolation: Isolation = isolation or os.environ.get("GRADER_ISOLATION") or probe()  # type: ignore
         if self.isolation not in ("bwrap", "uid", "process"):
             raise JudgeError(f"unknown isolation level {self.isolation!r}")
         if self.isolation == "uid" and not self.is_root:
             raise JudgeError("uid isolation needs a root grader")
+        if cache_writable and self.isolation != "process":
+            raise JudgeError("only trusted code, run without a sandbox uid, may write the compilation cache")
         self._slot_file = None
         self.uid = self._take_slot() if self.is_root and self.isolation != "process" else None
+        if self.uid is not None and cache is not None and cache.is_dir():
+            # The slot uid must reach it (bwrap cannot even start with a bind it cannot see); if
+            # it cannot, grading goes on without the cache: slower, never an error.
+            self.cache = cache if _reachable_by_others(cache) else None
+            if self.cache is not None:
+                harden_cache(cache)
         self.scratch = Path(tempfile.mkdtemp(prefix="lax-grader-"))
         self.child: Child | None = None
-        self.cgroup = make_cgroup(f"slot-{os.getpid()}", limits.memory_mb) if self.is_root else None
+        # GRADER_NO_CGROUP=1 forces the RLIMIT_AS + RSS-watchdog fallback (what a machine without a
+        # writable memory cgroup gets), so both ways to MLE stay tested.
+        use_cgroup = self.is_root and os.environ.get("GRADER_NO_CGROUP", "") in ("", "0")
+        self.cgroup = make_cgroup(f"slot-{os.getpid()}", limits.memory_mb + CGROUP_SLACK_MB) if use_cgroup else None
         if self.isolation == "uid":
             secure_bundle(BUNDLE_ROOT)
             if secrets_root is not None and secrets_root != BUNDLE_ROOT:
@@ -125,6 +147,9 @@ class Sandbox:
     # -- start -------------------------------------------------------------------------------
     def stage(self, source: bytes, runner_dir: Path, job: dict) -> dict:
         """Lay out the scratch folder for one child; returns the job as the child will see it."""
+        if self.uid is not None:     # what a previous child of this submission left in shared places
+            kill_uid(self.uid)
+            remove_files_of(self.uid)
         for sub in ("judge", "submission", "work", "home", "tmp"):
             shutil.rmtree(self.scratch / sub, ignore_errors=True)
             (self.scratch / sub).mkdir(mode=0o755)
@@ -135,8 +160,11 @@ class Sandbox:
         os.chmod(self.scratch, 0o755)
         inside = Path("/") if self.isolation == "bwrap" else self.scratch
         job = {**job, "submission": str(inside / "submission" / "solution.py")}
+        if self.isolation == "uid":
+            job["seccomp"] = True      # uid mode's only network barrier: the runner loads it first
         if self.cache is not None and self.cache.is_dir():
             job["compilation_cache"] = "/cache" if self.isolation == "bwrap" else str(self.cache)
+            job["cache_writable"] = self.cache_writable
         if self.uid is not None:
             for sub in ("work", "home", "tmp"):
                 os.chown(self.scratch / sub, self.uid, self.uid)
@@ -239,16 +267,26 @@ class Sandbox:
         child = self.child
         return child is not None and cgroup_oom_count(child.cgroup) > child.oom_base
 
-    def scratch_bytes(self) -> int:
-        total = 0
+    def scratch_usage(self) -> tuple[int, int]:
+        """(bytes, entries) the child wrote outside a bounded tmpfs: its scratch folders and, when it
+        runs as a slot uid without bwrap, what it owns in the shared /tmp, /var/tmp, /dev/shm."""
+        total, count = 0, 0
         for sub in ("work", "home", "tmp"):
-            for dirpath, _dirs, files in os.walk(self.scratch / sub):
+            for dirpath, dirs, files in os.walk(self.scratch / sub):
+                count += len(dirs) + len(files)
                 for name in files:
                     try:
                         total += os.lstat(os.path.join(dirpath, name)).st_blocks * 512
                     except OSError:
                         pass
-        return total
+        if self.uid is not None and self.isolation != "bwrap":
+            shared, entries = shared_usage(self.uid)
+            total, count = total + shared, count + entries
+        return total, count
+
+    def over_scratch(self) -> bool:
+        used, entries = self.scratch_usage()
+        return used > self.limits.scratch_mb << 20 or entries > SCRATCH_FILES
 
     def kill(self) -> int | None:
         """SIGKILL the whole tree and reap the direct child; returns its wait status code."""
@@ -298,6 +336,50 @@ class Sandbox:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+# -- the compilation cache -----------------------------------------------------------------------
+def jax_cache_dir() -> Path | None:
+    """JAX's persistent compilation cache: GRADER_JAX_CACHE if set (empty: none), else the bundle's
+    .cache/jax, filled by `python -m grader warm`. A missing folder only makes grading slower."""
+    env = os.environ.get("GRADER_JAX_CACHE")
+    if env is not None:
+        return Path(env).resolve() if env else None
+    return BUNDLE_ROOT / ".cache" / "jax"
+
+
+def _reachable_by_others(cache: Path) -> bool:
+    try:
+        return os.stat(cache).st_mode & 0o005 == 0o005 and \
+            all(os.stat(p).st_mode & 0o001 for p in cache.resolve().parents)
+    except OSError:
+        return False
+
+
+def harden_cache(cache: Path) -> None:
+    """Before a slot uid reads the cache: entries the grader does not own are dropped (a submission
+    could have planted them to serve wrong programs to the next student) and nothing stays writable
+    by group or others. Cheap: a few hundred entries."""
+    me = os.geteuid()
+    for dirpath, dirs, files in os.walk(cache):
+        for name in files + dirs:
+            path = os.path.join(dirpath, name)
+            try:
+                st = os.lstat(path)
+                if st.st_uid != me or os.path.islink(path):
+                    (shutil.rmtree if name in dirs and not os.path.islink(path) else os.unlink)(path)
+                elif st.st_mode & 0o022:
+                    os.chmod(path, st.st_mode & ~0o022)
+            except OSError:
+                pass
+    try:
+        st = os.stat(cache)
+        if st.st_uid != me:
+            raise JudgeError(f"{cache}: the compilation cache is not owned by the grader's user")
+        if st.st_mode & 0o022:
+            os.chmod(cache, st.st_mode & ~0o022)
+    except FileNotFoundError:
+        pass
 
 
 # -- probes --------------------------------------------------------------------------------------

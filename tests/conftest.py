@@ -31,6 +31,26 @@ def make_test_bundle(dest: Path, **limit_overrides) -> Path:
     return dest / "problem.yaml"
 
 
+def one_case_bundle(dest: Path, **limits) -> Path:
+    """make_test_bundle, trimmed to the first public case and no checks: one child, one case."""
+    path = make_test_bundle(dest, **limits)
+    raw = yaml.safe_load(path.read_text())
+    raw["cases"]["public"] = raw["cases"]["public"][:1]
+    raw["checks"] = []
+    path.write_text(yaml.safe_dump(raw, sort_keys=False))
+    golden = dest / "tests" / "data" / "public.yaml"
+    data = yaml.safe_load(golden.read_text())
+    data["cases"] = data["cases"][:1]
+    golden.write_text(yaml.safe_dump(data, sort_keys=False))
+    variants = dest / "tests" / "data" / "variants.yaml"     # lists every case of problem.yaml
+    if variants.exists():
+        kept = {c["id"] for group in raw["cases"].values() for c in group}
+        data = yaml.safe_load(variants.read_text())
+        data["cases"] = [c for c in data["cases"] if c["id"] in kept]
+        variants.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path
+
+
 @pytest.fixture(scope="session")
 def test_problem_path(tmp_path_factory) -> Path:
     return make_test_bundle(tmp_path_factory.mktemp("bundle"))

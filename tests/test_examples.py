@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from conftest import example_submissions
+from conftest import example_submissions, one_case_bundle
 from grader.grade import grade
+from grader.problem import load_problem
 
 FOLDER_VERDICT = {"accepted": "AC", "wrong_answer": "WA", "run_time_error": "RTE",
                   "time_limit_exceeded": "TLE", "memory_limit_exceeded": "MLE",
@@ -37,10 +38,26 @@ def _params():
     return out
 
 
+# Limit folders run against one case, so a TLE costs one time limit, not one per case. The memory
+# hog gets a lower limit and a longer case: it must meet the memory limit before the time limit
+# even when two busy cores fill memory at only ~400 MB/s.
+LIMIT_FOLDERS = {"time_limit_exceeded": {"case_time_s": 4, "total_time_s": 30},
+                 "output_limit_exceeded": {},
+                 "memory_limit_exceeded": {"memory_mb": 500, "case_time_s": 15}}
+
+
+@pytest.fixture(scope="session")
+def limit_problems(tmp_path_factory):
+    return {folder: load_problem(one_case_bundle(tmp_path_factory.mktemp(folder), load_time_s=20,
+                                                 case_time_s=8, total_time_s=60, memory_mb=900,
+                                                 output_bytes=65536, scratch_mb=16, **extra))
+            for folder, extra in LIMIT_FOLDERS.items()}
+
+
 @pytest.mark.parametrize("folder,path,sets,isolation", _params())
-def test_example_gets_its_folders_verdict(folder, path, sets, isolation, test_problem):
+def test_example_gets_its_folders_verdict(folder, path, sets, isolation, test_problem, limit_problems):
     assert folder in FOLDER_VERDICT, f"unknown folder {folder}"
-    v = grade(test_problem, path, sets, isolation)
+    v = grade(limit_problems.get(folder, test_problem), path, sets, isolation)
     detail = "\n".join(f"{c.id}: {c.verdict} {c.message}" for c in v.cases)
     detail += "\n" + "\n".join(f"{k.id}: {k.passed} {k.message}" for k in v.checks)
     assert v.verdict == FOLDER_VERDICT[folder], detail + f"\ninternal: {v.internal}"
