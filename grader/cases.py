@@ -152,6 +152,8 @@ def regen(problem: Problem, isolation=None, out_dir: Path | None = None) -> list
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(dump_golden(problem, case_set, fingerprint, rows))
         written.append(path)
+    from .variants import generate  # the wrong variants' outputs belong to the same regeneration
+    written.append(generate(problem, out_dir))
     return written
 
 

@@ -16,6 +16,7 @@ from .verdict import CaseVerdict, VerdictCode
 
 SHOW_ENTRIES = 3
 REAL_FLOATS = ("<f2", "<f4", "<f8")
+TRUNCATED = " … [truncated]"
 
 
 @dataclass(frozen=True)
@@ -31,6 +32,11 @@ def within_tolerance(got: np.ndarray, expected: np.ndarray, rtol: float, atol: f
     """The acceptance rule, elementwise in float64: |s - a| <= atol + rtol * |a| (NaN never passes)."""
     g, a = np.asarray(got, np.float64), np.asarray(expected, np.float64)
     return g.shape == a.shape and bool(np.all(np.abs(g - a) <= atol + rtol * np.abs(a)))
+
+
+def clip(text: str, limit: int) -> str:
+    """At most `limit` characters, with a visible marker when something was cut."""
+    return text if len(text) <= limit else text[:max(0, limit - len(TRUNCATED))] + TRUNCATED
 
 
 def band(x: float | None) -> float | None:
@@ -55,8 +61,8 @@ def judge(case: GoldenCase, out: Outcome, rtol: float, atol: float, hidden: bool
         etype, msg = err.get("etype", "Exception"), (err.get("message") or "").strip()
         if etype == "NotImplementedError":
             return Judged("RTE", "not implemented yet: your function raised NotImplementedError"
-                          + (f" ({msg.splitlines()[0][:200]})" if msg else ""))
-        first = msg.splitlines()[0][:300] if msg else ""
+                          + (f" ({clip(msg.splitlines()[0], 200)})" if msg else ""))
+        first = clip(" ".join(msg.split()), 300)  # JAX puts the telling detail on later lines
         where = err.get("frames") or []
         at = f" [{where[-1]}]" if where else ""
         if err.get("memory"):
@@ -87,7 +93,7 @@ def _judge_result(case: GoldenCase, out: Outcome, rtol: float, atol: float, hidd
         return Judged("WA", f"returned None; expected a float array of shape {want}")
     if kind == "unconvertible":
         return Judged("WA", f"returned a {head.get('pytype', 'value')} that is not an array "
-                      f"({head.get('error', '')[:120]}); expected shape {want}")
+                      f"({clip(head.get('error', ''), 120)}); expected shape {want}")
     shape = tuple(head.get("shape") or ())
     dtype = str(head.get("dtype", "?"))
     size = math.prod(shape)

@@ -16,12 +16,13 @@ from pathlib import Path
 
 from . import BUNDLE_ROOT, GraderError, UsageError
 from .cases import LIBRARIES, Golden, GoldenCase, job_cases, load_golden
-from .compare import Judged, judge, to_case_verdict
+from .compare import Judged, clip, judge, to_case_verdict
 from .drift import guard
 from .execute import Execution, Outcome, run
-from .feedback import dedupe, hint_for_shape, hints_for_error, hints_for_settings
+from .feedback import Diagnosis, dedupe, hint_for_shape, hints_for_error, hints_for_settings, output_excerpt
 from .problem import Problem
 from .submission import Source, resolve
+from .variants import for_grading
 from .verdict import CaseVerdict, CheckVerdict, Verdict, case_points, check_points, top_level
 
 SETS = {"public": ("public",), "hidden": ("hidden",), "all": ("public", "hidden")}
@@ -91,7 +92,7 @@ def _grade(problem: Problem, source: Source, goldens: list[Golden], sets: str, i
     checks_job = [{"id": c.id, **CHECK_CONFIG} for c in problem.checks]
     ex = run(problem, source.code, job_cases(golden), checks=checks_job, isolation=isolation)
     internal = {"children": ex.children, "peak_memory_mb": round(ex.peak_memory / 2**20, 1),
-                "output_bytes": ex.output_bytes, "output_head": ex.output_head[:4096],
+                "output_bytes": ex.output_bytes, "output_head": output_excerpt(ex.output_head, ex.output_bytes),
                 "load_time_s": ex.load_time_s}
     if ex.judge_error:
         return judge_error(problem, source, sets, ex.judge_error, t0, ex.isolation)
@@ -100,15 +101,20 @@ def _grade(problem: Problem, source: Source, goldens: list[Golden], sets: str, i
         return _not_loaded(problem, source, golden, points, code, load_message(ex.load), ex.isolation, t0,
                            internal, hints_for_error(ex.load.error))
     feedback: list[str] = list(source.notes) + hints_for_settings(ex.settings)
+    diagnosis = Diagnosis(lambda: for_grading(problem, goldens[0].fingerprint), problem.rtol, problem.atol)
     cases, exact = [], {}
     for g in golden:
         out = ex.cases.get(g.spec.id) or Outcome("not_run", detail="not run")
-        j: Judged = judge(g, out, problem.rtol, problem.atol, hidden=g.spec.set == "hidden")
+        j: Judged = diagnosis.note(g, judge(g, out, problem.rtol, problem.atol, hidden=g.spec.set == "hidden"))
+        if out.status == "result":  # a setting flipped inside lax_scan_in_module shows only here
+            feedback += hints_for_settings((out.header or {}).get("settings"))
         cases.append(to_case_verdict(g, j, points[g.spec.id], out.time_s))
         if g.spec.set == "hidden" and j.max_abs_err is not None:
             exact[g.spec.id] = [j.max_abs_err, j.max_rel_err]
         feedback += hints_for_error(out.error) + hint_for_shape(j.message)
     internal["exact_errors"] = exact
+    internal["variants"] = diagnosis.state
+    feedback += diagnosis.hints()
     checks = _checks(problem, ex, any(c.verdict == "AC" for c in cases))
     feedback += [f"Check {c.id}: {c.message}" for c in checks if not c.passed and "while checking" not in c.message]
     verdict = top_level(tuple(cases), checks)
@@ -119,7 +125,7 @@ def _grade(problem: Problem, source: Source, goldens: list[Golden], sets: str, i
 def load_message(out: Outcome) -> str:
     err = out.error or {}
     etype, msg = err.get("etype", ""), (err.get("message") or "").strip()
-    first = msg.splitlines()[0][:300] if msg else ""
+    first = clip(" ".join(msg.split()), 300)
     at = f" [{err['frames'][-1]}]" if err.get("frames") else ""
     if out.status == "error":
         if etype == "SystemExit":
@@ -151,7 +157,7 @@ def _checks(problem: Problem, ex: Execution, earned: bool) -> tuple[CheckVerdict
     for spec, pts in zip(problem.checks, check_points(problem).values()):
         o = ex.checks.get(spec.id)
         if o is not None and o.status == "result" and o.header is not None:
-            passed, msg = bool(o.header.get("passed")), str(o.header.get("message", ""))[:1000]
+            passed, msg = bool(o.header.get("passed")), clip(str(o.header.get("message", "")), 1000)
         else:
             passed = False
             msg = f"the check could not run ({o.status}{': ' + o.detail if o and o.detail else ''})" \

@@ -13,6 +13,7 @@ import jax.numpy as jnp
 import numpy as np
 
 FLAX_LIFT_MARK = "flax/core/axes_scan.py"
+TRUNCATED = " … [truncated]"   # the same marker as grader.compare.clip (this file runs alone in the child)
 
 
 class Checks:
@@ -26,6 +27,7 @@ class Checks:
         self.float32, self.normal = jnp.dtype("float32"), np.random.default_rng
         self.fields, self.is_dataclass = dataclasses.fields, dataclasses.is_dataclass
         self.isinstance, self.issubclass, self.getattr = isinstance, issubclass, getattr
+        self.tracer, self.asarray, self.allclose = jax.core.Tracer, np.asarray, np.allclose
 
     def run(self, module):
         """Frames for the runner to send: a start frame and a result frame per check."""
@@ -34,7 +36,9 @@ class Checks:
             try:
                 passed, message = self.getattr(self, "check_" + spec["id"])(module, spec)
             except BaseException as e:  # noqa: BLE001 - a check that crashes is a failed check
-                passed, message = False, f"{type(e).__name__} while checking: {str(e)[:300]}"
+                text = " ".join(str(e).split())
+                text = text if len(text) <= 300 else text[:300 - len(TRUNCATED)] + TRUNCATED
+                passed, message = False, f"{type(e).__name__} while checking: {text}"
             yield {"type": "check", "id": spec["id"], "passed": bool(passed), "message": message}
 
     # -- helpers ------------------------------------------------------------------------------
@@ -47,6 +51,13 @@ class Checks:
     def _inputs(self, spec):
         H = spec["hidden"]
         return H, spec["T"], jnp.asarray(self.normal(spec["seed"]).standard_normal(H).astype("float32"))
+
+    def _same(self, a, b):
+        try:
+            a, b = self.asarray(a, "float64"), self.asarray(b, "float64")
+            return a.shape == b.shape and bool(self.allclose(a, b, rtol=1e-5, atol=1e-6))
+        except Exception:  # noqa: BLE001 - whatever the submission returned
+            return False
 
     # -- the checks -------------------------------------------------------------------------
     def check_module_class(self, module, spec):
@@ -90,29 +101,36 @@ class Checks:
         _walk(closed.jaxpr, found)
         scans = [(length, lift) for prim, length, lift in found if prim == "scan"]
         if any(length == T and not lift for length, lift in scans):
-            calls = []
+            applied = []   # what __call__ returned under apply (init runs __call__ too: not counted)
 
             def spy(next_fun, args, kwargs, context):
-                if self.isinstance(context.module, cls) and context.method_name == "__call__":
-                    calls.append(1)
-                return next_fun(*args, **kwargs)
+                out = next_fun(*args, **kwargs)
+                if self.isinstance(context.module, cls) and context.method_name == "__call__" \
+                        and not context.module.is_initializing():
+                    applied.append(out)
+                return out
 
             with self.intercept(spy):
-                self.getattr(module, self.fn_name)(spec["seed"], x, H, T)
-            if not calls:
-                return False, (f"{self.fn_name} never calls {self.cls_name}: build the Module, init it "
-                               "and apply it instead of computing the result elsewhere")
+                result = self.getattr(module, self.fn_name)(spec["seed"], x, H, T)
+            if not applied:
+                return False, (f"{self.fn_name} never applies {self.cls_name}: build the Module, init it "
+                               "and return model.apply(variables, x) instead of computing the result elsewhere")
+            if not any(self.isinstance(out, self.tracer) or self._same(out, result) for out in applied):
+                return False, (f"{self.fn_name} applies {self.cls_name} but returns something else: return "
+                               "what model.apply(variables, x) gives")
             return True, f"__call__ runs one jax.lax.scan of length T={T}, and {self.fn_name} uses the Module"
         if any(not lift for _length, lift in scans):
             got = sorted({length for length, lift in scans if not lift})
             return False, f"the scan runs {got} steps for T={T}: drive it with jnp.arange(self.T) (or length=self.T)"
         if scans:
-            return False, ("you used Flax's nn.scan lift; this exercise asks for a raw jax.lax.scan whose body "
+            return False, ("you used Flax's nn.scan lift; this exercise requires a raw jax.lax.scan whose body "
                            "closes over the W created with self.param")
         if any(prim == "while" for prim, _l, _f in found):
-            return False, "you used a while loop (lax.while_loop or fori_loop with traced bounds); use jax.lax.scan"
+            return False, ("you used a while loop (lax.while_loop, or fori_loop with traced bounds); this "
+                           "exercise requires jax.lax.scan")
         return False, ("no jax.lax.scan in the traced computation (a Python loop unrolls into "
-                       f"{sum(p == 'tanh' for p, _l, _f in found)} tanh operations); use jax.lax.scan")
+                       f"{sum(p == 'tanh' for p, _l, _f in found)} tanh operations): this exercise requires "
+                       "jax.lax.scan inside __call__")
 
 
 def _walk(jaxpr, found):

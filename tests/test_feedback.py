@@ -1,0 +1,207 @@
+"""Feedback that teaches: every pitfall under tests/submissions produces its hint, known wrong variants
+are named, tracebacks are the student's own, long text is cut visibly, hidden answers never leak."""
+from __future__ import annotations
+
+import json
+import re
+
+import numpy as np
+import pytest
+import yaml
+
+from grader import UsageError
+from grader.cases import load_golden
+from grader.compare import TRUNCATED, Judged, clip
+from grader.feedback import Diagnosis, hints_for_error, hints_for_settings, output_excerpt
+from grader.grade import grade
+from grader.problem import load_problem
+from grader.report import render_text
+from grader.runner import PINNED
+from grader.variants import Variants
+from grader.verdict import render
+
+from conftest import ROOT, SUBMISSIONS
+
+# file -> (verdict, a fragment some hint holds, a fragment some case message holds)
+PITFALLS = {
+    "run_time_error/pitfall_param_in_body.py": ("RTE", "created inside the lax.scan body", "UnexpectedTracerError"),
+    "run_time_error/pitfall_carry_shape.py": ("RTE", "shape or dtype differs from init_carry", "shapes do not match"),
+    "run_time_error/pitfall_carry_dtype.py": ("RTE", "shape or dtype differs from init_carry", "bfloat16"),
+    "run_time_error/pitfall_body_returns_carry.py": ("RTE", "(carry, output) pair", "must be a pair"),
+    "run_time_error/pitfall_hardcoded_hidden.py": ("RTE", "not a fixed number", "dot_general"),
+    "run_time_error/pitfall_starter.py": ("RTE", "starter's NotImplementedError", "not implemented yet"),
+    "wrong_answer/pitfall_stacked_outputs.py": ("WA", "stacked by lax.scan", "stacked per-step outputs"),
+    "wrong_answer/pitfall_setting_x64.py": ("WA", "jax_enable_x64=True", "wrong values"),
+    "wrong_answer/pitfall_setting_threefry.py": ("WA", "jax_threefry_partitionable=False", "wrong values"),
+    "wrong_answer/pitfall_setting_seed_offset.py": ("WA", "jax_random_seed_offset=1", "wrong values"),
+    "wrong_answer/pitfall_setting_prng_impl_in_call.py": ("WA", "jax_default_prng_impl='rbg'", "wrong values"),
+    "wrong_answer/pitfall_python_loop.py": ("WA", "requires jax.lax.scan", "correct"),
+    "wrong_answer/pitfall_nn_scan.py": ("WA", "requires a raw jax.lax.scan", "correct"),
+    "wrong_answer/variant_t_minus_1.py": ("WA", "equals T-1 steps of the recurrence: check the loop length",
+                                          "it equals T-1 steps"),
+    "wrong_answer/variant_t_plus_1.py": ("WA", "equals T+1 steps", "it equals T+1 steps"),
+    "wrong_answer/variant_transposed_w.py": ("WA", "with W transposed", "it equals the recurrence with W transposed"),
+    "wrong_answer/variant_no_initial_tanh.py": ("WA", "without tanh", "it equals the recurrence started from x @ W"),
+    "wrong_answer/variant_seed_ignored.py": ("WA", "PRNGKey(seed)", "it equals what jax.random.PRNGKey(0) gives"),
+    "wrong_answer/variant_init_scale.py": ("WA", "He scaling", "it equals W drawn with He scaling"),
+    "wrong_answer/basic_relu.py": ("WA", "ReLU instead of tanh", "it equals the recurrence with ReLU"),
+    "accepted/pitfall_fori_loop_static.py": ("AC", None, "correct"),
+    "accepted/pitfall_setting_matmul_precision.py": ("AC", None, "correct"),
+}
+
+
+def graded(problem, rel: str):
+    path = SUBMISSIONS / rel
+    return grade(problem, path, "all" if "# grade: all" in path.read_text() else "public")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("rel", list(PITFALLS))
+def test_pitfall_gets_its_hint(test_problem, rel):
+    verdict, hint, message = PITFALLS[rel]
+    v = graded(test_problem, rel)
+    assert v.verdict == verdict, (v.verdict, v.feedback, [c.message for c in v.cases])
+    if hint is None:
+        assert v.feedback == () and all(c.passed for c in v.checks) and v.score == v.max_score
+    else:
+        assert any(hint in f for f in v.feedback), v.feedback
+        assert hint in render_text(v)
+    assert any(message in c.message for c in v.cases), [c.message for c in v.cases]
+    if rel.startswith("run_time_error/") and "starter" not in rel:  # the student's frames only, no library path
+        assert all(re.search(r"\[line \d+, in \w+: ", c.message) for c in v.cases if c.verdict == "RTE"), v.cases
+        assert not re.search(r"site-packages|jax/_src|flax/|runner\.py", render(v))
+    if message == "correct" and verdict == "WA":  # right numbers the wrong way: partial score, not zero
+        assert all(c.verdict == "AC" for c in v.cases)
+        assert [c.id for c in v.checks if not c.passed] == ["uses_lax_scan"] and 0 < v.score < v.max_score
+
+
+@pytest.mark.slow
+def test_long_text_is_cut_with_a_marker(test_problem):
+    v = graded(test_problem, "run_time_error/pitfall_long_message.py")
+    assert v.verdict == "RTE"
+    assert all(TRUNCATED in c.message and len(c.message) < 500 for c in v.cases)
+    head = v.internal["output_head"]
+    assert "… [truncated:" in head and len(head.splitlines()) == 20
+    assert "… [truncated:" in render_text(v, show_output=True)
+
+
+def _forms(value: np.float32) -> set[str]:
+    """How an expected value could be written: shortest float32 repr and rounded forms of 4+ digits."""
+    v = float(value)
+    forms = {str(np.float32(value)), repr(v)} | {f"{v:.{d}g}" for d in range(4, 10)} | {f"{v:.{d}f}" for d in range(4, 9)}
+    return {f for f in forms if len(f.lstrip("-").replace("0.", "").lstrip("0")) >= 4}
+
+
+@pytest.mark.slow
+def test_hidden_expected_values_never_leak(test_problem):
+    """A WA run on every case: neither the native JSON (instructor details included) nor the report
+    holds a hidden expected value, as a whole number token, in any usual form."""
+    v = grade(test_problem, SUBMISSIONS / "wrong_answer/variant_t_minus_1.py", "all")
+    hidden = [c for c in v.cases if c.set == "hidden"]
+    assert v.verdict == "WA" and sum(c.verdict == "WA" for c in hidden) >= 20
+    told = [c for c in hidden if "it equals T-1 steps" in c.message]
+    assert len(told) >= 20 and any("of 2" in f and "T-1 steps" in f for f in v.feedback), v.feedback
+    doc = json.loads(render(v))
+    for c in doc["cases"]:
+        c["time_s"] = None                     # measured, not derived from any answer
+    doc["timing"] = doc["internal"]["load_time_s"] = None
+    text = json.dumps(doc) + "\n" + render_text(v)
+    tokens = set(re.findall(r"-?\d+(?:\.\d+)?(?:e[-+]?\d+)?", text))
+    for case in load_golden(test_problem, "hidden").cases:
+        leaked = {f for value in case.expected for f in _forms(value)} & tokens
+        assert not leaked, (case.spec.id, sorted(leaked)[:5])
+    for c in hidden:
+        assert "expected" not in c.message.replace("·|expected|", "")
+
+
+# -- units: no grading ------------------------------------------------------------------------------
+@pytest.mark.parametrize("etype, message, fragment", [
+    ("UnexpectedTracerError", "Encountered an unexpected tracer ... traced for scan", "inside the lax.scan body"),
+    ("TypeError", "scan body function carry input and carry output must have equal types, but they differ: "
+     "the input carry c has type float32[4] but the output float32[4,1], so the shapes do not match",
+     "shape or dtype differs"),
+    ("TypeError", "scan body function carry input and carry output must have the same pytree structure",
+     "different structure"),
+    ("TypeError", "scan body output must be a pair, got float32[4].", "(carry, output) pair"),
+    ("TypeError", "dot_general requires contracting dimensions to have the same shape, got (3,) and (4,).",
+     "mismatched sizes"),
+    ("NotImplementedError", "not implemented yet", "starter's NotImplementedError"),
+    ("ModuleNotFoundError", "No module named 'torch'", "can be imported"),
+])
+def test_error_hints(etype, message, fragment):
+    hints = hints_for_error({"etype": etype, "message": message})
+    assert len(hints) == 1 and fragment in hints[0]
+    assert hints_for_error({"etype": "ValueError", "message": "something else"}) == []
+
+
+def test_settings_hint_names_only_settings_that_change_w():
+    assert hints_for_settings(dict(PINNED)) == [] and hints_for_settings(None) == []
+    assert hints_for_settings({**PINNED, "jax_default_matmul_precision": "highest"}) == []
+    (hint,) = hints_for_settings({**PINNED, "jax_enable_x64": True, "jax_random_seed_offset": 3})
+    assert "jax_enable_x64=True" in hint and "jax_random_seed_offset=3" in hint and "threefry" not in hint
+
+
+def test_clip_and_excerpt_mark_what_they_cut():
+    assert clip("short", 10) == "short"
+    cut = clip("x" * 1000, 100)
+    assert len(cut) == 100 and cut.endswith(TRUNCATED)
+    assert output_excerpt("a\nb\n", 4) == "a\nb"
+    many = "\n".join(f"line {i}" for i in range(50))
+    ex = output_excerpt(many, len(many) + 1000)
+    assert ex.splitlines()[:19] == many.splitlines()[:19] and len(ex.splitlines()) == 20
+    assert ex.endswith(f"[truncated: {len(many) + 1000} bytes printed in all]")
+
+
+def _case(cid: str, hidden: int = 3):
+    from grader.cases import GoldenCase
+    from grader.problem import CaseSpec
+    return GoldenCase(CaseSpec(cid, "hidden", 1, hidden, 2, 1), np.zeros(hidden, np.float32),
+                      np.full(hidden, 0.5, np.float32))
+
+
+def test_diagnosis_says_each_mistake_once_and_resolves_ties():
+    zeros, half, quarter = (np.full(3, v, np.float32) for v in (0.0, 0.5, 0.25))
+    variants = Variants(
+        says={"t_minus_1": "your result equals T-1 steps: fix A", "x_ignored": "your result equals zeros: fix B",
+              "relu": "your result equals ReLU: fix C"},
+        outputs={"a": {"t_minus_1": quarter, "x_ignored": zeros, "relu": zeros},
+                 "b": {"t_minus_1": quarter, "x_ignored": zeros, "relu": np.full(3, 0.1, np.float32)},
+                 "c": {"t_minus_1": quarter, "x_ignored": zeros, "relu": zeros},
+                 "d": {"t_minus_1": quarter, "x_ignored": zeros, "relu": np.full(3, 0.2, np.float32)}},
+        fingerprint={})
+    d = Diagnosis(variants, 1e-4, 1e-5)
+    got = {"a": quarter, "b": np.full(3, 0.1, np.float32), "c": quarter, "d": np.full(3, 0.9, np.float32)}
+    notes = {cid: d.note(_case(cid), Judged("WA", "wrong", got=g)).message for cid, g in got.items()}
+    assert notes["a"].endswith("it equals T-1 steps (see the hints)") and notes["d"] == "wrong"
+    assert d.hints() == ["In cases a, c (2 of 4 wrong), your result equals T-1 steps: fix A.",
+                         "In case b, your result equals ReLU: fix C."]
+    # zeros match both x_ignored and relu on a and c; relu explains more cases (b too), so relu it is
+    d2 = Diagnosis(variants, 1e-4, 1e-5)
+    for cid, g in {"a": zeros, "b": np.full(3, 0.1, np.float32), "c": zeros}.items():
+        d2.note(_case(cid), Judged("WA", "wrong", got=g))
+    assert d2.hints() == ["In cases a, b, c (3 of 3 wrong), your result equals ReLU: fix C."]
+    assert Diagnosis(None, 1e-4, 1e-5).hints() == []
+    calls = []
+    lazy = Diagnosis(lambda: calls.append(1) or (variants, "used"), 1e-4, 1e-5)
+    lazy.note(_case("a"), Judged("AC", "correct", got=half))
+    assert (lazy.state, calls) == ("not needed", [])     # an accepted run never reads the file
+    lazy.note(_case("a"), Judged("WA", "wrong", got=quarter))
+    lazy.note(_case("c"), Judged("WA", "wrong", got=quarter))
+    assert (lazy.state, calls) == ("used", [1]) and len(lazy.hints()) == 1
+    assert d.note(_case("a"), Judged("AC", "correct", got=half)).message == "correct"
+
+
+def test_visibility_is_validated_and_defaulted(tmp_path):
+    raw = yaml.safe_load((ROOT / "problem.yaml").read_text())
+    raw["visibility"] = {"public": "visible", "hidden": "sometimes"}
+    (tmp_path / "problem.yaml").write_text(yaml.safe_dump(raw))
+    with pytest.raises(UsageError, match="visibility.hidden"):
+        load_problem(tmp_path / "problem.yaml")
+    raw["visibility"] = {"hiden": "hidden"}
+    (tmp_path / "problem.yaml").write_text(yaml.safe_dump(raw))
+    with pytest.raises(UsageError, match="unknown key 'hiden'"):
+        load_problem(tmp_path / "problem.yaml")
+    del raw["visibility"]
+    (tmp_path / "problem.yaml").write_text(yaml.safe_dump(raw))
+    assert load_problem(tmp_path / "problem.yaml").visibility == {
+        "public": "visible", "hidden": "after_published", "checks": "visible"}
