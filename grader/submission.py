@@ -17,6 +17,10 @@ from . import UsageError
 
 SOLUTION_SUFFIXES = (".py", ".ipynb")
 IGNORED_NAMES = {"__init__.py", "setup.py", "conftest.py"}
+NOTEBOOK_FACTOR = 16        # a notebook may be this many times code_bytes: outputs and metadata
+# Cell magics whose body is not Python (a %%bash cell is shell): the whole cell is dropped.
+FOREIGN_CELL_MAGICS = {"bash", "sh", "script", "system", "writefile", "file", "html", "javascript", "js",
+                       "latex", "markdown", "svg", "perl", "ruby", "python2", "sx", "capture_shell"}
 
 
 @dataclass(frozen=True)
@@ -51,13 +55,16 @@ def resolve(path: str | Path, code_bytes: int) -> Source:
         return Source(shown, None, None, f"{p.name} is not a regular file")
     if p.suffix not in SOLUTION_SUFFIXES:
         return Source(shown, None, None, f"{p.name} is not a Python file: submit a .py file (or a .ipynb)")
+    limit = code_bytes if p.suffix == ".py" else code_bytes * NOTEBOOK_FACTOR
     try:
-        raw = _read_bounded(p, code_bytes if p.suffix == ".py" else code_bytes * 16)
+        raw = _read_bounded(p, limit)
     except OSError as e:
         return Source(shown, None, None, f"{p.name} cannot be opened ({e.strerror})")
     digest = hashlib.sha256(raw).hexdigest() if raw is not None else None
     if raw is None:
-        return Source(shown, None, None, f"{p.name} is larger than the {code_bytes // 1024} KiB limit")
+        clear = " (clear the notebook's outputs, e.g. Edit > Clear all outputs, and save it again)" \
+            if p.suffix == ".ipynb" else ""
+        return Source(shown, None, None, f"{p.name} is larger than the {limit // 1024} KiB limit{clear}")
     if p.suffix == ".ipynb":
         code, notes, problem = notebook_code(raw)
         if problem is None and len(code) > code_bytes:
@@ -112,14 +119,20 @@ def notebook_code(raw: bytes) -> tuple[bytes, list[str], str | None]:
         cells = nb["cells"]
         if not isinstance(cells, list):
             raise TypeError
-    except (UnicodeDecodeError, ValueError, KeyError, TypeError):
-        return b"", [], "the notebook is not valid .ipynb JSON: download it again with File > Download .ipynb"
-    out, dropped = [], 0
+    except (UnicodeDecodeError, ValueError, KeyError, TypeError) as e:
+        at = f" (line {e.lineno}, column {e.colno}: {e.msg})" if isinstance(e, json.JSONDecodeError) else ""
+        return b"", [], (f"the notebook is not valid .ipynb JSON{at}: download it again with "
+                         "File > Download .ipynb and submit that file unchanged")
+    out, dropped, foreign = [], 0, []
     for i, cell in enumerate(cells):
         if not isinstance(cell, dict) or cell.get("cell_type") != "code":
             continue
         src = cell.get("source", "")
-        lines = "".join(src).splitlines() if isinstance(src, list) else str(src).splitlines()
+        lines = "".join(map(str, src)).splitlines() if isinstance(src, list) else str(src).splitlines()
+        first = lines[0].strip() if lines else ""
+        if first.startswith("%%") and first[2:].split(" ")[0] in FOREIGN_CELL_MAGICS:
+            foreign.append(f"{i + 1} ({first.split(' ')[0]})")
+            continue
         kept = []
         for line in lines:
             if line.lstrip().startswith(("%", "!")):
@@ -131,4 +144,6 @@ def notebook_code(raw: bytes) -> tuple[bytes, list[str], str | None]:
         out.append(f"# --- notebook cell {i + 1} ---\n" + "\n".join(kept) + "\n")
     notes = [f"{dropped} IPython magic or shell line(s) (starting with % or !) were dropped from the "
              "notebook: they do not run in the grader"] if dropped else []
+    if foreign:
+        notes.append(f"notebook cell(s) {', '.join(foreign)} are not Python and were skipped")
     return "\n".join(out).encode("utf-8"), notes, None
