@@ -1,4 +1,4 @@
-"""Command line: grade, check, batch, merge, validate, regen (`python -m grader --help`).
+"""Command line: grade, check, batch, merge, validate, regen, warm (`python -m grader --help`).
 
 Exit status (DESIGN, "CLI contract"): 0 a verdict was produced (any but JE), 1 `check` not AC or
 `validate` failed, 2 the operator's mistake (one line on stderr), 3 judge error.
@@ -34,8 +34,11 @@ def _parser() -> argparse.ArgumentParser:
     c = sub.add_parser("check", help="the student's local check: public cases, exit 1 unless AC")
     c.add_argument("solution")
     c.add_argument("--isolation", choices=("bwrap", "uid", "process"), default=None)
-    r = sub.add_parser("regen", help="rewrite tests/data from problem.yaml and the reference")
+    r = sub.add_parser("regen", help="rewrite tests/data from problem.yaml and the reference, then warm")
     r.add_argument("--isolation", choices=("bwrap", "uid", "process"), default=None)
+    w = sub.add_parser("warm", help="fill JAX's compilation cache from the reference (run at setup)")
+    w.add_argument("--cache", type=Path, default=None,
+                   help="cache folder (default: $GRADER_JAX_CACHE, else the bundle's .cache/jax)")
     for name, helptext in (("batch", "grade a folder of submissions"), ("merge", "merge batch JSONL shards"),
                            ("validate", "check the bundle, its vectors and this environment")):
         s = sub.add_parser(name, help=helptext, add_help=False)
@@ -43,9 +46,20 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+def _parse(argv: list[str]) -> argparse.Namespace:
+    """argparse's REMAINDER drops leading options (`validate --json x` loses `--json`), so the
+    words after a delegated command are handed over untouched."""
+    i = 2 if argv[:1] == ["--problem"] else 1 if argv[:1] and argv[0].startswith("--problem=") else 0
+    if len(argv) > i and argv[i] in ("batch", "merge", "validate"):
+        args = _parser().parse_args(argv[:i + 1])
+        args.rest = argv[i + 1:]
+        return args
+    return _parser().parse_args(argv)
+
+
 def main(argv: list[str] | None = None) -> int:
     try:
-        args = _parser().parse_args(argv)
+        args = _parse(sys.argv[1:] if argv is None else list(argv))
         return _dispatch(args)
     except UsageError as e:
         print(f"error: {e}", file=sys.stderr)
@@ -69,6 +83,11 @@ def _dispatch(args: argparse.Namespace) -> int:
         from .cases import regen
         for path in regen(problem, isolation=args.isolation):
             print(f"wrote {path}")
+    if args.command in ("regen", "warm"):
+        from .warm import warm
+        w = warm(problem, getattr(args, "cache", None))
+        print(f"warmed {w.cache}: {w.entries} entries, {w.size_bytes / 2**20:.1f} MiB, "
+              f"{w.compiled_cases} cases compiled, {w.seconds:.1f} s")
         return 0
     from .grade import grade
     from .report import render_text

@@ -17,12 +17,13 @@ from typing import Literal
 
 from . import BUNDLE_ROOT
 from .problem import Problem
+from .proctree import HAVE_PROC
 from .sandbox import Isolation, Sandbox, jax_cache_dir
 
 Status = Literal["result", "error", "timeout", "memory", "output", "crash", "garbage", "scratch", "not_run"]
 MAX_HEADER = 64 * 1024
 OUTPUT_HEAD = 4096
-WATCH_EVERY = 0.05
+WATCH_EVERY = 0.05 if HAVE_PROC else 0.5   # without /proc (macOS) each look runs ps(1)
 SCRATCH_EVERY = 0.25               # walking folders costs more than reading the memory counter
 MEMORY_HINTS = ("bad_alloc", "out of memory", "Cannot allocate memory", "RESOURCE_EXHAUSTED",
                 "MemoryError", "failed to allocate")
@@ -157,8 +158,11 @@ def _run_child(box: Sandbox, job: dict, ex: Execution, budget_end: float,
 
     def finish(outcome: Outcome) -> None:
         nonlocal phase
-        if phase in ("hello",):
-            ex.judge_error = f"the runner stopped before it started: {outcome.detail or outcome.status}"
+        if phase == "hello":
+            # A restarted runner still starting when the submission's total time runs out: the
+            # remaining cases are TLE (the caller sees the spent budget), not a judge error.
+            if not (outcome.status == "timeout" and time.monotonic() >= budget_end):
+                ex.judge_error = f"the runner stopped before it started: {outcome.detail or outcome.status}"
         elif phase == "load":
             ex.load = outcome
         elif phase == "case":

@@ -30,7 +30,7 @@ from typing import Literal
 from . import BUNDLE_ROOT, JudgeError
 from .problem import Limits
 from .proctree import (cgroup_oom_count, cgroup_peak, cgroup_pids, cgroup_usage, kill_uid, make_cgroup,
-                       pids_of_uid, ppid_map, remove_files_of, shared_usage)
+                       pids_of_uid, ppid_map, remove_files_of, rss_bytes, shared_usage)
 
 Isolation = Literal["bwrap", "uid", "process"]
 SLOT_UID_BASE = 61000          # slot N runs as uid/gid 61000+N (no passwd entry needed)
@@ -218,13 +218,18 @@ class Sandbox:
                             (resource.RLIMIT_FSIZE, (lim.scratch_mb << 20,) * 2),
                             (resource.RLIMIT_NOFILE, (lim.open_files,) * 2),
                             (resource.RLIMIT_AS, (lim.address_space_mb << 20,) * 2)):
-            resource.setrlimit(what, value)
+            try:
+                resource.setrlimit(what, value)
+            except (ValueError, OSError):
+                if self.uid is not None:  # a sandbox must have every limit; a laptop gets what it allows
+                    raise
         if self.uid is not None:
             resource.setrlimit(resource.RLIMIT_NPROC, (lim.processes, lim.processes))
             os.setgroups([])
             os.setgid(self.uid)
             os.setuid(self.uid)
-        _libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG, after setuid (which clears it)
+        if hasattr(_libc, "prctl"):  # Linux: PR_SET_PDEATHSIG, after setuid (which clears it)
+            _libc.prctl(1, signal.SIGKILL)
 
     # -- watch and end -----------------------------------------------------------------------
     def tree_pids(self) -> set[int]:
@@ -251,14 +256,7 @@ class Sandbox:
             usage = cgroup_usage(self.child.cgroup)
             if usage is not None:
                 return usage
-        page = os.sysconf("SC_PAGE_SIZE")
-        total = 0
-        for pid in self.tree_pids():
-            try:
-                total += int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * page
-            except (OSError, ValueError, IndexError):
-                pass
-        return total
+        return rss_bytes(self.tree_pids())
 
     def memory_peak(self) -> int | None:
         return cgroup_peak(self.cgroup) if self.cgroup is not None else None
@@ -345,7 +343,20 @@ def jax_cache_dir() -> Path | None:
     env = os.environ.get("GRADER_JAX_CACHE")
     if env is not None:
         return Path(env).resolve() if env else None
-    return BUNDLE_ROOT / ".cache" / "jax"
+    return BUNDLE_ROOT / ".cache" / "jax" / cpu_tag()
+
+
+def cpu_tag() -> str:
+    """Cached programs are machine code for the CPU that compiled them, and JAX's cache key does not
+    say which CPU that was: one cache per CPU model and feature set, so a bundle warmed on one machine
+    and graded on another compiles afresh instead of running instructions its CPU lacks."""
+    try:
+        lines = Path("/proc/cpuinfo").read_text(errors="replace").splitlines()
+    except OSError:
+        return "cpu-unknown"
+    keep = sorted({ln.strip() for ln in lines if ln.startswith(("model name", "flags", "Features", "CPU part"))})
+    import hashlib
+    return "cpu-" + hashlib.sha256("\n".join(keep).encode()).hexdigest()[:12]
 
 
 def _reachable_by_others(cache: Path) -> bool:

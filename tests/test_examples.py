@@ -48,9 +48,9 @@ LIMIT_FOLDERS = {"time_limit_exceeded": {"case_time_s": 4, "total_time_s": 30},
 
 @pytest.fixture(scope="session")
 def limit_problems(tmp_path_factory):
-    return {folder: load_problem(one_case_bundle(tmp_path_factory.mktemp(folder), load_time_s=20,
-                                                 case_time_s=8, total_time_s=60, memory_mb=900,
-                                                 output_bytes=65536, scratch_mb=16, **extra))
+    base = {"load_time_s": 20, "case_time_s": 8, "total_time_s": 60, "memory_mb": 900,
+            "output_bytes": 65536, "scratch_mb": 16}
+    return {folder: load_problem(one_case_bundle(tmp_path_factory.mktemp(folder), **{**base, **extra}))
             for folder, extra in LIMIT_FOLDERS.items()}
 
 

@@ -1,0 +1,171 @@
+"""Batch records: one JSON line per graded submission, shared by `batch` and `merge`.
+
+A record is the native verdict plus who it belongs to:
+  {"record_version": 1, "key": folder or file name in the export, "path": ..., "content_sha256": ...,
+   "cases": "public"|"hidden"|"all", "students": [{"id", "name", "email"}], "verdict": {native verdict}}
+The verdict carries the bundle fingerprint and the environment, which `merge` insists agree, and which
+a resumed `batch` compares before it reuses a record.
+"""
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import os
+from collections import Counter
+from pathlib import Path
+
+from . import UsageError
+
+RECORD_VERSION = 1
+CSV_COLUMNS = ("id", "name", "email", "verdict", "score", "max")
+METADATA = "submission_metadata.yml"   # Gradescope's export names the students here
+
+
+def content_hash(path: Path) -> str:
+    """sha256 of a submission as exported: a file's bytes, a link's target, or a folder's tree
+    (relative names and contents, links not followed). Stable across machines: shards use it."""
+    h = hashlib.sha256()
+
+    def add(p: Path, rel: str) -> None:
+        if p.is_symlink():
+            h.update(b"L" + rel.encode() + b"\0" + os.readlink(p).encode() + b"\0")
+        elif p.is_file():
+            h.update(b"F" + rel.encode() + b"\0" + hashlib.sha256(p.read_bytes()).digest())
+        elif p.is_dir():
+            h.update(b"D" + rel.encode() + b"\0")
+            for child in sorted(p.iterdir(), key=lambda c: c.name):
+                add(child, f"{rel}/{child.name}" if rel else child.name)
+
+    add(path, "")
+    return h.hexdigest()
+
+
+def environment_key(record: dict) -> tuple:
+    """What must agree between records to share a gradebook: library versions, not the isolation."""
+    env = dict(record["verdict"].get("environment") or {})
+    env.pop("isolation", None)
+    return tuple(sorted(env.items()))
+
+
+def bundle_key(record: dict) -> str:
+    return str((record["verdict"].get("bundle") or {}).get("fingerprint"))
+
+
+def read_records(path: Path, *, strict: bool) -> list[dict]:
+    """Records of a JSONL file. A run killed mid-write may leave a last line cut short: dropped when
+    not strict (batch resuming its own file), an error when strict (merge)."""
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except FileNotFoundError:
+        if strict:
+            raise UsageError(f"{path}: no such file") from None
+        return []
+    except (OSError, UnicodeDecodeError) as e:
+        raise UsageError(f"{path}: cannot read: {e}") from None
+    out = []
+    for n, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            rec = json.loads(line)
+            ok = isinstance(rec, dict) and rec.get("record_version") == RECORD_VERSION \
+                and isinstance(rec.get("key"), str) and isinstance(rec.get("verdict"), dict)
+        except ValueError:
+            ok = False
+        if not ok:
+            if strict or n < len(lines):
+                raise UsageError(f"{path}:{n}: not a batch record (record_version {RECORD_VERSION})")
+            continue
+        out.append(rec)
+    return out
+
+
+def dump_line(record: dict) -> str:
+    return json.dumps(record, sort_keys=True, ensure_ascii=False) + "\n"
+
+
+def write_records(path: Path, records: list[dict]) -> None:
+    """Replace a JSONL file in one rename: a reader sees the old file or the new one."""
+    write_text(path, "".join(dump_line(r) for r in records))
+
+
+def write_text(path: Path, text: str) -> None:
+    from .verdict import write_atomic
+    try:
+        write_atomic(path, text)
+    except OSError as e:
+        raise UsageError(f"{path}: cannot write ({e.strerror or e})") from None
+
+
+def csv_text(records: list[dict]) -> str:
+    """One row per student (a group submission gives one row each); without a roster, the key."""
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(CSV_COLUMNS)
+    for rec in sorted(records, key=lambda r: r["key"]):
+        v = rec["verdict"]
+        for s in rec.get("students") or [{"id": rec["key"], "name": "", "email": ""}]:
+            w.writerow([s.get("id", ""), s.get("name", ""), s.get("email", ""), v.get("verdict"),
+                        _num(v.get("score")), _num(v.get("max_score"))])
+    return buf.getvalue()
+
+
+def _num(x) -> str:
+    return "" if x is None else f"{float(x):g}"
+
+
+def failure_message(verdict: dict) -> str | None:
+    """The line a class-wide summary groups by: what the student reads first."""
+    if verdict.get("verdict") == "AC":
+        return None
+    for case in verdict.get("cases") or []:
+        if case.get("verdict") != "AC":
+            msg = str(case.get("message") or "")
+            return f"{case.get('verdict')}: {msg.split(': ', 1)[-1] if msg.startswith('case ') else msg}"[:140]
+    fb = verdict.get("feedback") or [""]
+    return f"{verdict.get('verdict')}: {fb[0]}"[:140]
+
+
+def summary(records: list[dict], top: int = 5) -> str:
+    if not records:
+        return "no records"
+    verdicts = Counter(r["verdict"].get("verdict") for r in records)
+    scores = [float(r["verdict"].get("score") or 0) for r in records]
+    maxes = {float(r["verdict"].get("max_score") or 0) for r in records}
+    lines = [f"{len(records)} submissions: " + ", ".join(f"{k} {n}" for k, n in verdicts.most_common()),
+             f"mean score {sum(scores) / len(scores):.2f} / {'/'.join(f'{m:g}' for m in sorted(maxes))}"]
+    failures = Counter(m for r in records if (m := failure_message(r["verdict"])))
+    if failures:
+        lines.append("most common failures:")
+        lines += [f"  {n:4d} x {msg}" for msg, n in failures.most_common(top)]
+    return "\n".join(lines) + "\n"
+
+
+def read_roster(root: Path) -> dict[str, list[dict]]:
+    """Gradescope's export: {folder: {":submitters": [{":name", ":sid", ":email"}], ...}}. The file is
+    Ruby's YAML, so unknown tags are read as plain values instead of failing."""
+    path = root / METADATA
+    if not path.is_file():
+        return {}
+    import yaml
+
+    class Loader(yaml.SafeLoader):
+        pass
+
+    Loader.add_multi_constructor("!", lambda loader, suffix, node: (
+        loader.construct_mapping(node) if isinstance(node, yaml.MappingNode) else
+        loader.construct_sequence(node) if isinstance(node, yaml.SequenceNode) else loader.construct_scalar(node)))
+    try:
+        raw = yaml.load(path.read_text(encoding="utf-8"), Loader=Loader) or {}
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as e:
+        raise UsageError(f"{path}: cannot read the export's metadata: {str(e).splitlines()[0]}") from None
+    roster = {}
+    for folder, entry in raw.items() if isinstance(raw, dict) else ():
+        subs = entry.get(":submitters") or entry.get("submitters") or [] if isinstance(entry, dict) else []
+        roster[str(folder)] = [{"id": str(s.get(":sid") or s.get("sid") or s.get(":id") or ""),
+                                "name": str(s.get(":name") or s.get("name") or ""),
+                                "email": str(s.get(":email") or s.get("email") or "")}
+                               for s in subs if isinstance(s, dict)]
+    return roster
