@@ -8,7 +8,7 @@ SUBMISSION ?= reference/solution.py
 JOBS ?= auto
 ARGS ?=
 
-.PHONY: venv grade check test regen validate bench handout gradescope prairielearn clean
+.PHONY: venv grade check test regen warm validate bench handout gradescope prairielearn clean
 
 venv: $(VENV)/.installed
 
@@ -29,6 +29,9 @@ test: venv
 
 regen: venv
 	$(PY) -m grader regen
+
+warm: venv
+	$(PY) -m grader warm
 
 validate: venv
 	$(PY) -m grader validate $(ARGS)

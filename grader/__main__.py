@@ -9,7 +9,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from . import GraderError, JudgeError, UsageError
+from . import GraderError, UsageError
 
 FORMATS = ("native", "gradescope", "prairielearn")
 

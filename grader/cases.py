@@ -85,20 +85,26 @@ def dump_golden(problem: Problem, case_set: CaseSet, fingerprint: dict,
     return "\n".join(lines) + "\n"
 
 
-def load_golden(problem: Problem, case_set: CaseSet, path: Path | None = None) -> Golden:
-    """Load and check one golden file against its schema and against problem.yaml."""
-    path = path or problem.golden_path(case_set)
+def read_data_file(path: Path, schema: str, what: str) -> dict:
+    """A bundle data file (golden vectors, variants), read and schema-checked; JudgeError if not."""
     try:
         raw = yaml.load(path.read_text(encoding="utf-8"), Loader=_YAML_LOADER)
     except FileNotFoundError:
         raise JudgeError(f"{path} is missing: run `make regen`") from None
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as e:
-        raise JudgeError(f"{path}: unreadable golden file: {str(e).splitlines()[0]}") from None
+        raise JudgeError(f"{path}: unreadable {what}: {str(e).splitlines()[0]}") from None
     try:
-        jsonschema.validate(raw, load_schema("golden.schema.json"))
+        jsonschema.validate(raw, load_schema(schema))
     except jsonschema.ValidationError as e:
         where = ".".join(map(str, e.absolute_path)) or "(top level)"
-        raise JudgeError(f"{path}: golden file fails its schema at {where}: {e.message[:200]}") from None
+        raise JudgeError(f"{path}: {what} fails its schema at {where}: {e.message[:200]}") from None
+    return raw
+
+
+def load_golden(problem: Problem, case_set: CaseSet, path: Path | None = None) -> Golden:
+    """Load and check one golden file against its schema and against problem.yaml."""
+    path = path or problem.golden_path(case_set)
+    raw = read_data_file(path, "golden.schema.json", "golden file")
     specs = {c.id: c for c in problem.cases_of(case_set)}
     if [c["id"] for c in raw["cases"]] != list(specs) or raw["set"] != case_set:
         raise JudgeError(f"{path} does not list the {case_set} cases of problem.yaml: run `make regen`")

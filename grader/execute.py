@@ -18,7 +18,8 @@ from typing import Literal
 from . import BUNDLE_ROOT
 from .problem import Problem
 from .proctree import HAVE_PROC
-from .sandbox import Isolation, Sandbox, jax_cache_dir
+from .jaxcache import jax_cache_dir
+from .sandbox import Isolation, Sandbox
 
 Status = Literal["result", "error", "timeout", "memory", "output", "crash", "garbage", "scratch", "not_run"]
 MAX_HEADER = 64 * 1024

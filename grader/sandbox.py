@@ -25,18 +25,15 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
 
 from . import BUNDLE_ROOT, JudgeError
 from .problem import Limits
+from .isolation import SLOT_UID_BASE, SLOTS, Isolation, bwrap_argv, probe, secure_bundle  # noqa: F401
+from .jaxcache import harden_cache, reachable_by_others
 from .proctree import (cgroup_oom_count, cgroup_peak, cgroup_pids, cgroup_usage, kill_uid, make_cgroup,
                        pids_of_uid, ppid_map, remove_files_of, rss_bytes, shared_usage)
 
-Isolation = Literal["bwrap", "uid", "process"]
-SLOT_UID_BASE = 61000          # slot N runs as uid/gid 61000+N (no passwd entry needed)
-SLOTS = 64
 SLOT_DIR = Path("/run/lax-scan-grader") if os.geteuid() == 0 else None
-SECRET_DIRS = ("reference", "tests", ".git", "dist")   # made o-rx in uid mode
 RUNNER_FILES = ("runner.py", "structure.py")
 ENV_KEEP_PREFIXES = ("OPENBLAS_",)
 # The watchdog kills at memory_mb of anonymous + shm memory; the cgroup's hard limit sits this much
@@ -50,33 +47,6 @@ _libc = ctypes.CDLL(None, use_errno=True)
 def venv_python() -> Path:
     """The interpreter the child runs: this venv's (built from /usr/bin/python3, usable by any uid)."""
     return Path(sys.prefix) / "bin" / "python"
-
-
-def _bwrap_argv(root: Path, scratch: Path, limits: Limits, cache: Path | None) -> list[str]:
-    # Resolved with the grader's PATH: a missing bubblewrap is the judge's failure (JE), found here.
-    bwrap = shutil.which("bwrap")
-    if bwrap is None:
-        raise JudgeError("bwrap isolation was asked for but bubblewrap is not on PATH (apt-get install bubblewrap)")
-    argv = [bwrap, "--unshare-all", "--unshare-user", "--uid", "65534", "--gid", "65534",
-            "--die-with-parent", "--new-session", "--disable-userns", "--cap-drop", "ALL",
-            "--ro-bind", "/usr", "/usr", "--proc", "/proc", "--dev", "/dev",
-            "--size", str(limits.scratch_mb << 20), "--tmpfs", "/tmp",
-            "--ro-bind", sys.prefix, "/venv",
-            "--ro-bind", str(scratch / "judge"), "/judge",
-            "--ro-bind", str(scratch / "submission"), "/submission",
-            "--setenv", "HOME", "/tmp", "--chdir", "/tmp"]
-    for name in ("lib", "lib64", "bin", "sbin"):
-        if os.path.islink(f"/{name}"):
-            argv += ["--symlink", os.readlink(f"/{name}"), f"/{name}"]
-        elif os.path.isdir(f"/{name}"):
-            argv += ["--ro-bind", f"/{name}", f"/{name}"]
-    for etc in ("/etc/ld.so.cache", "/etc/localtime", "/etc/nsswitch.conf"):
-        if os.path.exists(etc):
-            argv += ["--ro-bind", etc, etc]
-    if cache is not None and cache.is_dir():
-        argv += ["--ro-bind", str(cache), "/cache"]
-    # The root is bwrap's own tmpfs, with no size bound: read-only, so only the bounded /tmp is writable.
-    return argv + ["--remount-ro", "/"]
 
 
 @dataclass
@@ -113,7 +83,7 @@ class Sandbox:
         if self.uid is not None and cache is not None and cache.is_dir():
             # The slot uid must reach it (bwrap cannot even start with a bind it cannot see); if
             # it cannot, grading goes on without the cache: slower, never an error.
-            self.cache = cache if _reachable_by_others(cache) else None
+            self.cache = cache if reachable_by_others(cache) else None
             if self.cache is not None:
                 harden_cache(cache)
         self.scratch = Path(tempfile.mkdtemp(prefix="lax-grader-"))
@@ -182,7 +152,7 @@ class Sandbox:
         py = "/venv/bin/python" if self.isolation == "bwrap" else str(venv_python())
         argv = [py, "-I", f"{inside_judge}/runner.py", f"{inside_judge}/job.json"]
         if self.isolation == "bwrap":
-            argv = _bwrap_argv(BUNDLE_ROOT, self.scratch, self.limits, self.cache) + argv
+            argv = bwrap_argv(self.scratch, self.limits, self.cache) + argv
         cwd = None if self.isolation == "bwrap" else str(self.scratch / "work")
         try:
             proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out_w, stderr=out_w,
@@ -334,91 +304,3 @@ class Sandbox:
 
     def __exit__(self, *exc) -> None:
         self.close()
-
-
-# -- the compilation cache -----------------------------------------------------------------------
-def jax_cache_dir() -> Path | None:
-    """JAX's persistent compilation cache: GRADER_JAX_CACHE if set (empty: none), else the bundle's
-    .cache/jax, filled by `python -m grader warm`. A missing folder only makes grading slower."""
-    env = os.environ.get("GRADER_JAX_CACHE")
-    if env is not None:
-        return Path(env).resolve() if env else None
-    return BUNDLE_ROOT / ".cache" / "jax" / cpu_tag()
-
-
-def cpu_tag() -> str:
-    """Cached programs are machine code for the CPU that compiled them, and JAX's cache key does not
-    say which CPU that was: one cache per CPU model and feature set, so a bundle warmed on one machine
-    and graded on another compiles afresh instead of running instructions its CPU lacks."""
-    try:
-        lines = Path("/proc/cpuinfo").read_text(errors="replace").splitlines()
-    except OSError:
-        return "cpu-unknown"
-    keep = sorted({ln.strip() for ln in lines if ln.startswith(("model name", "flags", "Features", "CPU part"))})
-    import hashlib
-    return "cpu-" + hashlib.sha256("\n".join(keep).encode()).hexdigest()[:12]
-
-
-def _reachable_by_others(cache: Path) -> bool:
-    try:
-        return os.stat(cache).st_mode & 0o005 == 0o005 and \
-            all(os.stat(p).st_mode & 0o001 for p in cache.resolve().parents)
-    except OSError:
-        return False
-
-
-def harden_cache(cache: Path) -> None:
-    """Before a slot uid reads the cache: entries the grader does not own are dropped (a submission
-    could have planted them to serve wrong programs to the next student) and nothing stays writable
-    by group or others. Cheap: a few hundred entries."""
-    me = os.geteuid()
-    for dirpath, dirs, files in os.walk(cache):
-        for name in files + dirs:
-            path = os.path.join(dirpath, name)
-            try:
-                st = os.lstat(path)
-                if st.st_uid != me or os.path.islink(path):
-                    (shutil.rmtree if name in dirs and not os.path.islink(path) else os.unlink)(path)
-                elif st.st_mode & 0o022:
-                    os.chmod(path, st.st_mode & ~0o022)
-            except OSError:
-                pass
-    try:
-        st = os.stat(cache)
-        if st.st_uid != me:
-            raise JudgeError(f"{cache}: the compilation cache is not owned by the grader's user")
-        if st.st_mode & 0o022:
-            os.chmod(cache, st.st_mode & ~0o022)
-    except FileNotFoundError:
-        pass
-
-
-# -- probes --------------------------------------------------------------------------------------
-_PROBED: Isolation | None = None
-
-
-def probe() -> Isolation:
-    """The best level this machine allows, found once per process by starting a trivial sandbox."""
-    global _PROBED
-    if _PROBED is None:
-        _PROBED = "uid" if os.geteuid() == 0 else "process"
-        if shutil.which("bwrap"):
-            uid = SLOT_UID_BASE + SLOTS  # a probe-only uid, never a slot's
-            pre = (lambda: (os.setgroups([]), os.setgid(uid), os.setuid(uid))) if os.geteuid() == 0 else None
-            try:
-                ok = subprocess.run(["bwrap", "--unshare-all", "--unshare-user", "--ro-bind", "/", "/",
-                                     "--die-with-parent", "true"], preexec_fn=pre, timeout=20,
-                                    stdin=subprocess.DEVNULL, capture_output=True).returncode == 0
-            except (OSError, subprocess.SubprocessError):
-                ok = False
-            if ok:
-                _PROBED = "bwrap"
-    return _PROBED
-
-
-def secure_bundle(root: Path) -> None:
-    """uid mode: the slot users must not read the reference, golden data, tests or history."""
-    for name in SECRET_DIRS:
-        p = root / name
-        if p.is_dir() and p.stat().st_mode & 0o007:
-            os.chmod(p, p.stat().st_mode & ~0o007)

@@ -17,14 +17,13 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-import jsonschema
 import numpy as np
 import yaml
 
 from . import BUNDLE_ROOT, JudgeError, UsageError
-from .cases import _YAML_LOADER, environment_fingerprint, fmt32, load_golden, make_x
+from .cases import environment_fingerprint, fmt32, load_golden, make_x, read_data_file
 from .compare import within_tolerance
-from .problem import Problem, load_schema
+from .problem import Problem
 from .runner import PINNED
 
 # Ordered: diagnosis reports the first that matches. `says` is shown to students, so it names the
@@ -72,17 +71,7 @@ def label(says: str) -> str:
 def load_variants(problem: Problem, path: Path | None = None) -> Variants:
     """Load and check variants.yaml against its schema and problem.yaml's cases (JudgeError if not)."""
     path = path or path_of(problem)
-    try:
-        raw = yaml.load(path.read_text(encoding="utf-8"), Loader=_YAML_LOADER)
-    except FileNotFoundError:
-        raise JudgeError(f"{path} is missing: run `make regen`") from None
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as e:
-        raise JudgeError(f"{path}: unreadable variants file: {str(e).splitlines()[0]}") from None
-    try:
-        jsonschema.validate(raw, load_schema("variants.schema.json"))
-    except jsonschema.ValidationError as e:
-        where = ".".join(map(str, e.absolute_path)) or "(top level)"
-        raise JudgeError(f"{path}: variants file fails its schema at {where}: {e.message[:200]}") from None
+    raw = read_data_file(path, "variants.schema.json", "variants file")
     if raw["problem"] != problem.id or [c["id"] for c in raw["cases"]] != [c.id for c in problem.cases]:
         raise JudgeError(f"{path} does not list the cases of problem.yaml: run `make regen`")
     says = {v["id"]: v["says"] for v in raw["variants"]}

@@ -22,7 +22,7 @@ from .cases import job_cases, load_golden
 from .execute import run
 from .grade import CHECK_CONFIG
 from .problem import Problem
-from .sandbox import jax_cache_dir
+from .jaxcache import jax_cache_dir
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,6 @@ import numpy as np
 import pytest
 import yaml
 
-from conftest import ROOT
 from grader.cases import environment_fingerprint, fmt32, load_golden, make_x, regen
 from grader.problem import load_problem
 

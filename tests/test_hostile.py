@@ -20,8 +20,7 @@ import time
 from pathlib import Path
 
 import pytest
-import yaml
-from conftest import ROOT, SUBMISSIONS, make_test_bundle, one_case_bundle
+from conftest import ROOT, SUBMISSIONS, one_case_bundle
 
 from grader import sandbox
 from grader.grade import grade

@@ -16,7 +16,8 @@ from grader import BUNDLE_ROOT
 from grader.cases import job_cases, load_golden
 from grader.execute import run
 from grader.problem import load_problem
-from grader.sandbox import harden_cache, probe
+from grader.jaxcache import harden_cache
+from grader.sandbox import probe
 
 from conftest import make_test_bundle
 

@@ -126,7 +126,7 @@ def main() -> int:
         bare_loop(args.bare, args.cache)
         return 0
     sys.path.insert(0, str(ROOT))
-    from grader.sandbox import jax_cache_dir
+    from grader.jaxcache import jax_cache_dir
     cache = jax_cache_dir()
     if cache is None or not any(cache.glob("*")):
         print(f"warming {cache} first (python -m grader warm)", flush=True)
