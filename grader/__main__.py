@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 from pathlib import Path
 
 from . import GraderError, UsageError
@@ -96,7 +97,15 @@ def _dispatch(args: argparse.Namespace) -> int:
         sys.stdout.write(render_text(v, show_output=True))
         return 3 if v.verdict == "JE" else (0 if v.verdict == "AC" else 1)
     v = grade(problem, args.submission, args.cases, args.isolation)
-    text = render_formatted(v, problem, args.format)
+    try:
+        text = render_formatted(v, problem, args.format)
+    except Exception as e:  # noqa: BLE001 - a verdict that cannot be rendered becomes a written JE
+        from .grade import judge_error
+        from .submission import Source
+        v = judge_error(problem, Source(v.submission["path"], v.submission["sha256"], None), args.cases,
+                        f"the verdict could not be rendered: {type(e).__name__}: {e}",
+                        time.monotonic() - v.timing["total_s"], v.environment["isolation"])
+        text = render_formatted(v, problem, args.format)
     report = render_text(v, show_output=args.show_output)
     if args.json == "-":
         sys.stderr.write(report)

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .cases import GoldenCase
-from .execute import Outcome
+from .execute import OVERSIZE_FACTOR, Outcome
 from .verdict import CaseVerdict, VerdictCode
 
 SHOW_ENTRIES = 3
@@ -41,13 +41,13 @@ def clip(text: str, limit: int) -> str:
 
 def band(x: float | None) -> float | None:
     """The decade an error lies in (0.0123 -> 0.01): enough to learn from, too coarse to fit."""
-    if x is None or x == 0:
-        return x
+    if x is None or x == 0 or not math.isfinite(x):
+        return None if x is not None and not math.isfinite(x) else x
     return 10.0 ** round(math.log10(x))
 
 
 def band_text(x: float | None) -> str:
-    if x is None:
+    if x is None or not math.isfinite(x):
         return "undefined"
     return "0" if x == 0 else f"≈1e{round(math.log10(x)):d}"
 
@@ -97,7 +97,7 @@ def _judge_result(case: GoldenCase, out: Outcome, rtol: float, atol: float, hidd
     shape = tuple(head.get("shape") or ())
     dtype = str(head.get("dtype", "?"))
     size = math.prod(shape)
-    if head.get("oversized") or (shape != want and size > 64 * case.spec.hidden):
+    if head.get("oversized") or (shape != want and size > OVERSIZE_FACTOR * case.spec.hidden):
         return Judged("WA", f"returned an array of shape {shape} ({size} elements); expected {want}")
     if shape != want:
         extra = ""
@@ -121,21 +121,26 @@ def _judge_result(case: GoldenCase, out: Outcome, rtol: float, atol: float, hidd
     err = np.abs(got64 - exp64)
     ok = err <= atol + rtol * np.abs(exp64)
     nz = np.abs(exp64) > 0
-    max_abs = float(err.max()) if size else 0.0
-    max_rel = float((err[nz] / np.abs(exp64[nz])).max()) if nz.any() else None
+    with np.errstate(over="ignore"):
+        max_abs = _finite(float(err.max()) if size else 0.0)   # None: too large for a float64
+        max_rel = _finite(float((err[nz] / np.abs(exp64[nz])).max())) if nz.any() else None
     as_dtype = f" (returned as {orig or _dtype_name(dtype)})" if (orig or dtype != "<f4") else ""
     if ok.all():
         return Judged("AC", f"correct{as_dtype}", max_abs, max_rel, got)
     n_bad = int((~ok).sum())
-    if hidden:
-        msg = (f"wrong values in {n_bad} of {size} entries: max abs error {band_text(max_abs)}, "
+    if hidden:  # no count of wrong entries either: perturbing one entry would reveal it
+        msg = (f"wrong values: max abs error {band_text(max_abs)}, "
                f"max rel error {band_text(max_rel)} (tolerance {atol:g} + {rtol:g}·|expected|)")
     else:
         idx = np.flatnonzero(~ok)[:SHOW_ENTRIES]
         shown = "; ".join(f"[{i}] got {got64[i]:.7g}, expected {exp64[i]:.7g}" for i in idx)
-        msg = (f"wrong values in {n_bad} of {size} entries: {shown}; max abs error {max_abs:.3g} "
+        msg = (f"wrong values in {n_bad} of {size} entries: {shown}; max abs error {band_text(max_abs) if max_abs is None else format(max_abs, '.3g')} "
                f"(tolerance {atol:g} + {rtol:g}·|expected|)")
     return Judged("WA", msg, max_abs, max_rel, got)
+
+
+def _finite(x: float) -> float | None:
+    return x if math.isfinite(x) else None
 
 
 def _dtype_name(dtype: str) -> str:

@@ -6,6 +6,7 @@ Everything read from the child is bounded: header sizes, payload sizes, output b
 """
 from __future__ import annotations
 
+import math
 import os
 import select
 import signal
@@ -23,6 +24,7 @@ from .sandbox import Isolation, Sandbox
 
 Status = Literal["result", "error", "timeout", "memory", "output", "crash", "garbage", "scratch", "not_run"]
 MAX_HEADER = 64 * 1024
+OVERSIZE_FACTOR = 64   # a result over this many times (hidden,) elements is judged by its header alone
 OUTPUT_HEAD = 4096
 WATCH_EVERY = 0.05 if HAVE_PROC else 0.5   # without /proc (macOS) each look runs ps(1)
 SCRATCH_EVERY = 0.25               # walking folders costs more than reading the memory counter
@@ -76,11 +78,10 @@ class _Frames:
         if len(self.buf) < 4 + n:
             return None
         try:
-            head = json.loads(bytes(self.buf[4:4 + n]))
-        except ValueError:
-            raise ValueError("a frame header that is not JSON") from None
-        if not isinstance(head, dict) or not isinstance(head.get("type"), str):
-            raise ValueError("a frame without a type")
+            head = json.loads(bytes(self.buf[4:4 + n]), parse_constant=_no_constants)
+        except (ValueError, RecursionError):
+            raise ValueError("a frame header that is not plain JSON") from None
+        _check_header(head)
         size = head.get("nbytes", 0)
         if not isinstance(size, int) or size < 0:
             raise ValueError("a negative or non-integer payload size")
@@ -95,6 +96,41 @@ class _Frames:
         return head, payload
 
 
+def _no_constants(name: str):
+    raise ValueError(f"{name} in a frame header")
+
+
+def _is_number(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v >= 0
+
+
+# Every key a frame header may carry, and what its value must be. The runner writes them, but the
+# submission runs in the same process and can forge any frame: nothing it sends may crash the grader.
+_SCALAR = (str, int, float, bool, type(None))
+HEADER_RULES = {
+    "type": lambda v: isinstance(v, str),
+    "id": lambda v: isinstance(v, str) and len(v) <= 200,
+    **{k: (lambda v: isinstance(v, str)) for k in ("etype", "message", "pytype", "error", "dtype",
+                                                   "orig_dtype", "kind")},
+    **{k: (lambda v: isinstance(v, bool)) for k in ("passed", "memory", "oversized", "compiled")},
+    **{k: (lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 0) for k in ("nbytes", "pid")},
+    "time_s": _is_number,
+    "shape": lambda v: isinstance(v, list) and len(v) <= 32 and all(
+        isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in v),
+    "frames": lambda v: isinstance(v, list) and len(v) <= 50 and all(isinstance(f, str) for f in v),
+    "settings": lambda v: isinstance(v, dict) and all(isinstance(x, _SCALAR) for x in v.values()),
+}
+
+
+def _check_header(head) -> None:
+    if not isinstance(head, dict) or not isinstance(head.get("type"), str):
+        raise ValueError("a frame without a type")
+    for key, value in head.items():
+        rule = HEADER_RULES.get(key)
+        if rule is None or not rule(value):
+            raise ValueError(f"a frame with an unexpected {key!r}")
+
+
 def run(problem: Problem, source: bytes, cases: list[dict], *, isolation: Isolation | None = None,
         checks: list[dict] | None = None, extra_job: dict | None = None,
         warm_cache: Path | None = None) -> Execution:
@@ -103,7 +139,7 @@ def run(problem: Problem, source: bytes, cases: list[dict], *, isolation: Isolat
     `warm_cache`: trusted code only (the reference, by `warm`): the child writes JAX's compilation
     cache there; every other child reads the bundle's cache and cannot write it."""
     limits = problem.limits
-    max_elements = max((c["hidden"] for c in cases), default=1) * 64
+    max_elements = max((c["hidden"] for c in cases), default=1) * OVERSIZE_FACTOR
     job = {"function": problem.function, "module_class": problem.module_class,
            "max_elements": max_elements, "checks": checks or [],
            "jit": os.environ.get("GRADER_JIT", "1") != "0", **(extra_job or {})}
@@ -114,6 +150,7 @@ def run(problem: Problem, source: bytes, cases: list[dict], *, isolation: Isolat
         pending = list(cases)
         pending_checks = list(checks or [])
         budget_end = time.monotonic() + limits.total_time_s
+        loaded_before = False
         while pending or pending_checks:
             if time.monotonic() >= budget_end:
                 for c in pending:
@@ -123,6 +160,17 @@ def run(problem: Problem, source: bytes, cases: list[dict], *, isolation: Isolat
                                                                  "checks": pending_checks})
             progress = len(ex.cases) + len(ex.checks)
             last = _run_child(box, staged, ex, budget_end, max_elements * 8)
+            if ex.load is not None and loaded_before:
+                # The file loaded before, so this is no CE: a fresh child that cannot load again (the
+                # budget ran out, or the submission misbehaves on a second load) ends the pending
+                # cases and checks with that outcome; the results already judged stand.
+                failed, ex.load = ex.load, None
+                for c in pending:
+                    ex.cases.setdefault(c["id"], failed)
+                for c in pending_checks:
+                    ex.checks.setdefault(c["id"], failed)
+                break
+            loaded_before = loaded_before or ex.settings is not None
             if ex.load is not None or ex.judge_error is not None:
                 break
             if len(ex.cases) + len(ex.checks) == progress:  # died between phases: never loop forever
@@ -214,7 +262,7 @@ def _run_child(box: Sandbox, job: dict, ex: Execution, budget_end: float,
                 while phase not in ("over", "done") and (frame := frames.next()) is not None:
                     before = phase
                     phase, phase_id, deadline = _on_frame(frame, phase, phase_id, deadline, ex, limits,
-                                                          budget_end, finish)
+                                                          budget_end, finish, phase_start)
                     if phase != before:
                         phase_start = time.monotonic()
             except ValueError as e:
@@ -229,7 +277,11 @@ def _run_child(box: Sandbox, job: dict, ex: Execution, budget_end: float,
     status = box.kill()
     detail = _describe_exit(status)
     tail_text = tail.decode("utf-8", "replace")
-    if killed_for is None and (box.hit_memory_limit() or any(h in tail_text for h in MEMORY_HINTS)):
+    # An allocation abort says so on stderr, but so could the submission's own prints: the text
+    # counts only for a death by signal (abort, segfault), never for a chosen exit status.
+    by_signal = status is not None and (status < 0 or status > 128)
+    if killed_for is None and (box.hit_memory_limit() or
+                               (by_signal and any(h in tail_text for h in MEMORY_HINTS))):
         killed_for = "memory"
     if killed_for is None and status in (-signal.SIGXCPU, 128 + signal.SIGXCPU):
         killed_for = "timeout"
@@ -246,7 +298,7 @@ def _run_child(box: Sandbox, job: dict, ex: Execution, budget_end: float,
     return outcome
 
 
-def _on_frame(frame, phase, phase_id, deadline, ex: Execution, limits, budget_end, finish):
+def _on_frame(frame, phase, phase_id, deadline, ex: Execution, limits, budget_end, finish, phase_start):
     head, payload = frame
     kind = head["type"]
     now = time.monotonic()
@@ -254,7 +306,7 @@ def _on_frame(frame, phase, phase_id, deadline, ex: Execution, limits, budget_en
         return "load", None, min(now + limits.load_time_s, budget_end)
     if phase == "load" and kind == "loaded":
         ex.settings = head.get("settings")
-        ex.load_time_s = head.get("time_s")
+        ex.load_time_s = now - phase_start
         return "between", None, min(now + limits.case_time_s, budget_end)
     if phase == "load" and kind == "load_error":
         finish(Outcome("error", error=head))
@@ -265,7 +317,7 @@ def _on_frame(frame, phase, phase_id, deadline, ex: Execution, limits, budget_en
             min(now + limits.case_time_s, budget_end)
     if phase == "case" and kind in ("result", "error") and head.get("id") == phase_id:
         ex.cases[phase_id] = Outcome("result" if kind == "result" else "error",
-                                     time_s=head.get("time_s"), header=head, data=payload,
+                                     time_s=now - phase_start, header=head, data=payload,
                                      error=head if kind == "error" else None)
         if head.get("oversized"):        # the channel is out of step now: end this child
             ex.cases[phase_id].detail = "oversized"

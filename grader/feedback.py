@@ -13,6 +13,7 @@ import numpy as np
 
 from .cases import GoldenCase
 from .compare import Judged, clip
+from . import JudgeError
 from .runner import PINNED
 from .variants import Variants, diagnose, label
 
@@ -88,6 +89,7 @@ class Diagnosis:
         self.rtol, self.atol = rtol, atol
         self.matches: dict[str, list[str]] = {}   # case id -> the variants its result equals
         self.wrong: list[str] = []                # cases whose values were compared and were wrong
+        self.hidden: set[str] = set()             # of those, the hidden ones: hints give only a count
 
     def note(self, case: GoldenCase, j: Judged) -> Judged:
         """The judged case, its message extended when its result equals a known mistake."""
@@ -95,8 +97,14 @@ class Diagnosis:
                 or not np.all(np.isfinite(j.got)):
             return j
         self.wrong.append(case.spec.id)
+        if case.spec.set == "hidden":
+            self.hidden.add(case.spec.id)
         if self._load is not None:
-            (self.variants, self.state), self._load = self._load(), None
+            load, self._load = self._load, None
+            try:
+                self.variants, self.state = load()
+            except JudgeError as e:  # the diagnosis is optional: grade on without hints
+                self.variants, self.state = None, f"unusable: {e}"
         if self.variants is None:
             return j
         found = diagnose(self.variants, case.spec.id, j.got, case.expected, self.rtol, self.atol)
@@ -121,8 +129,16 @@ class Diagnosis:
             ids = [c for c in self.wrong if best.get(c) == vid]
             if not ids:
                 continue
-            shown = ", ".join(ids[:LIST_CASES]) + (", …" if len(ids) > LIST_CASES else "")
-            which = f"case {shown}" if len(ids) == 1 else f"cases {shown} ({len(ids)} of {len(self.wrong)} wrong)"
+            public = [c for c in ids if c not in self.hidden]
+            n_hidden = len(ids) - len(public)
+            hidden_part = f"{n_hidden} hidden case{'s' * (n_hidden != 1)}" if n_hidden else ""
+            named = ", ".join(public[:LIST_CASES]) + (", …" if len(public) > LIST_CASES else "")
+            if not public:
+                which = hidden_part
+            else:
+                which = f"case{'s' * (len(public) != 1)} {named}" + (f" and {hidden_part}" if n_hidden else "")
+            if len(ids) > 1:
+                which += f" ({len(ids)} of {len(self.wrong)} wrong)"
             out.append(clip(f"In {which}, {says}.", MAX_HINT))
         return out
 

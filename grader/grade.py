@@ -55,19 +55,30 @@ def environment(isolation: str) -> dict:
 
 def grade(problem: Problem, path: str | Path, sets: str = "all", isolation: str | None = None) -> Verdict:
     t0 = time.monotonic()
-    source = resolve(path, problem.limits.code_bytes)       # UsageError when the path does not exist
+    source = Source(str(path), None, None)
     try:
-        goldens = [load_golden(problem, s) for s in SETS[sets]]
+        source = resolve(path, problem.limits.code_bytes)   # UsageError when the path does not exist
+        # A set without cases (the handout has no hidden ones) needs no golden file.
+        goldens = [load_golden(problem, s) for s in SETS[sets] if problem.cases_of(s)]
         drift = guard(problem, goldens, isolation)   # stale golden data: JE, never WA for everyone
         if drift.error:
-            return judge_error(problem, source, sets, drift.error, t0, isolation or "process")
+            return judge_error(problem, source, sets, drift.error, t0, _level(isolation))
         return drift.annotate(_grade(problem, source, goldens, sets, isolation, t0))
     except UsageError:
         raise
     except Exception as e:  # noqa: BLE001 - never crash without a verdict
         cause = f"{type(e).__name__}: {e}" if not isinstance(e, GraderError) else str(e)
-        return judge_error(problem, source, sets, cause, t0, isolation or "process",
+        return judge_error(problem, source, sets, cause, t0, _level(isolation),
                            traceback.format_exc() if not isinstance(e, GraderError) else None)
+
+
+def _level(isolation: str | None) -> str:
+    """The isolation level a verdict reports when grading stopped before a sandbox started."""
+    from .isolation import probe
+    try:
+        return isolation or probe()
+    except Exception:  # noqa: BLE001 - a verdict must still be written
+        return "process"
 
 
 def judge_error(problem: Problem, source: Source, sets: str, cause: str, t0: float, isolation: str,
@@ -87,8 +98,7 @@ def _grade(problem: Problem, source: Source, goldens: list[Golden], sets: str, i
     golden = [g for gs in goldens for g in gs.cases]
     points = case_points(problem, SETS[sets])
     if source.problem:
-        from .sandbox import probe
-        return _not_loaded(problem, source, golden, points, "CE", source.problem, isolation or probe(), t0, {})
+        return _not_loaded(problem, source, golden, points, "CE", source.problem, _level(isolation), t0, {})
     checks_job = [{"id": c.id, **CHECK_CONFIG} for c in problem.checks]
     ex = run(problem, source.code, job_cases(golden), checks=checks_job, isolation=isolation)
     internal = {"children": ex.children, "peak_memory_mb": round(ex.peak_memory / 2**20, 1),

@@ -55,7 +55,10 @@ def apply_seccomp():
     """uid isolation's network barrier (libseccomp): socket() fails with EPERM for every family,
     AF_UNIX too (abstract unix sockets reach host services with no permission check), socketpair()
     works for AF_UNIX only (it reaches nobody), and io_uring, which could open sockets behind the
-    filter's back, is refused. Syscalls of a foreign ABI (i386 socketcall) kill the process."""
+    filter's back, is refused. Syscalls of a foreign ABI (i386 socketcall) kill the process.
+    uid isolation shares the host's IPC namespace, where SysV shared memory, queues and semaphores
+    and POSIX message queues outlive their creator (and stay charged to the slot's memory cgroup):
+    shmget/msgget/semget/mq_open fail with EPERM too (JAX on CPU uses none of them)."""
     import ctypes
     import ctypes.util
     lib = ctypes.CDLL(ctypes.util.find_library("seccomp") or "libseccomp.so.2", use_errno=True)
@@ -76,7 +79,7 @@ def apply_seccomp():
     if not ctx:
         raise OSError("seccomp_init failed")
     rules = [(b"socket", []), (b"socketpair", [Cmp(0, scmp_cmp_ne, af_unix, 0)]),
-             (b"io_uring_setup", [])]
+             (b"io_uring_setup", []), (b"shmget", []), (b"msgget", []), (b"semget", []), (b"mq_open", [])]
     for name, cmps in rules:
         nr = lib.seccomp_syscall_resolve_name(name)
         if nr < 0:
@@ -139,6 +142,12 @@ class Caller:
             # A fresh function per case: Python side effects run once per case, as they do eagerly.
             traced = self.jit(lambda s, v, h, t: fn(s, v, h, t), static_argnums=(2, 3)).trace(seed, x, hidden, T)
             if count_eqns(traced.jaxpr) > self.MAX_JIT_EQNS:
+                return None
+            # Only the expected kind of result runs compiled: anything else (a huge broadcast, a
+            # tuple, a stacked (T, hidden) array) is left to the plain call, so jit can neither
+            # materialise what eager code would not nor change what the grader sees.
+            avals = traced.jaxpr.out_avals
+            if len(avals) != 1 or tuple(getattr(avals[0], "shape", ())) != (hidden,):
                 return None
             out = traced.lower().compile()(seed, x)
             if not isinstance(out, self.array) or out.dtype.kind != "f":

@@ -119,7 +119,7 @@ def notebook_code(raw: bytes) -> tuple[bytes, list[str], str | None]:
         cells = nb["cells"]
         if not isinstance(cells, list):
             raise TypeError
-    except (UnicodeDecodeError, ValueError, KeyError, TypeError) as e:
+    except (UnicodeDecodeError, ValueError, KeyError, TypeError, RecursionError) as e:
         at = f" (line {e.lineno}, column {e.colno}: {e.msg})" if isinstance(e, json.JSONDecodeError) else ""
         return b"", [], (f"the notebook is not valid .ipynb JSON{at}: download it again with "
                          "File > Download .ipynb and submit that file unchanged")

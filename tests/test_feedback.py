@@ -152,10 +152,10 @@ def test_clip_and_excerpt_mark_what_they_cut():
     assert ex.endswith(f"[truncated: {len(many) + 1000} bytes printed in all]")
 
 
-def _case(cid: str, hidden: int = 3):
+def _case(cid: str, hidden: int = 3, case_set: str = "public"):
     from grader.cases import GoldenCase
     from grader.problem import CaseSpec
-    return GoldenCase(CaseSpec(cid, "hidden", 1, hidden, 2, 1), np.zeros(hidden, np.float32),
+    return GoldenCase(CaseSpec(cid, case_set, 1, hidden, 2, 1), np.zeros(hidden, np.float32),
                       np.full(hidden, 0.5, np.float32))
 
 
@@ -180,6 +180,14 @@ def test_diagnosis_says_each_mistake_once_and_resolves_ties():
     for cid, g in {"a": zeros, "b": np.full(3, 0.1, np.float32), "c": zeros}.items():
         d2.note(_case(cid), Judged("WA", "wrong", got=g))
     assert d2.hints() == ["In cases a, b, c (3 of 3 wrong), your result equals ReLU: fix C."]
+    # hidden cases are counted, never named
+    d3 = Diagnosis(variants, 1e-4, 1e-5)
+    for cid, case_set in (("a", "public"), ("b", "hidden"), ("c", "hidden")):
+        d3.note(_case(cid, case_set=case_set), Judged("WA", "wrong", got=zeros))
+    assert d3.hints() == ["In case a and 2 hidden cases (3 of 3 wrong), your result equals zeros: fix B."]
+    d4 = Diagnosis(variants, 1e-4, 1e-5)
+    d4.note(_case("b", case_set="hidden"), Judged("WA", "wrong", got=np.full(3, 0.1, np.float32)))
+    assert d4.hints() == ["In 1 hidden case, your result equals ReLU: fix C."]
     assert Diagnosis(None, 1e-4, 1e-5).hints() == []
     calls = []
     lazy = Diagnosis(lambda: calls.append(1) or (variants, "used"), 1e-4, 1e-5)
