@@ -7,7 +7,6 @@ text that round-trips the float32 exactly, so `make regen` twice gives identical
 from __future__ import annotations
 
 import platform
-import sys
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
@@ -43,16 +42,21 @@ def make_x(x_seed: int, hidden: int) -> np.ndarray:
     return np.random.default_rng(x_seed).standard_normal(hidden).astype(np.float32)
 
 
-def environment_fingerprint() -> dict:
-    """Versions of this venv and the pinned JAX settings the runner enforces."""
-    fp = {"python": ".".join(platform.python_version_tuple()[:2])}
+def library_versions() -> dict[str, str]:
+    """Installed versions of the libraries that decide the answers (read without importing them)."""
+    out = {}
     for lib in LIBRARIES:
         try:
-            fp[lib] = metadata.version(lib)
+            out[lib] = metadata.version(lib)
         except metadata.PackageNotFoundError:
-            fp[lib] = "missing"
-    fp["settings"] = dict(PINNED)
-    return fp
+            out[lib] = "missing"
+    return out
+
+
+def environment_fingerprint() -> dict:
+    """Versions of this venv and the pinned JAX settings the runner enforces."""
+    return {"python": ".".join(platform.python_version_tuple()[:2]), **library_versions(),
+            "settings": dict(PINNED)}
 
 
 def fmt32(v: float) -> str:
@@ -161,7 +165,3 @@ def regen(problem: Problem, isolation=None, out_dir: Path | None = None) -> list
     from .variants import generate  # the wrong variants' outputs belong to the same regeneration
     written.append(generate(problem, out_dir))
     return written
-
-
-def python_version() -> str:
-    return f"{sys.version_info.major}.{sys.version_info.minor}"

@@ -72,9 +72,8 @@ def judge(case: GoldenCase, out: Outcome, rtol: float, atol: float, hidden: bool
 
 
 _LIMIT_MESSAGES = {
-    "timeout": lambda o: ("TLE", f"time limit exceeded ({o.detail or 'the case did not finish in time'})"
-                          if o.detail and "total" in o.detail else "time limit exceeded: the case did not "
-                          "finish in time"),
+    "timeout": lambda o: ("TLE", f"time limit exceeded ({o.detail})" if "total" in o.detail
+                          else "time limit exceeded: the case did not finish in time"),
     "memory": lambda o: ("MLE", "memory limit exceeded: the process tree used more memory than allowed"),
     "output": lambda o: ("OLE", "output limit exceeded: your code printed too much"),
     "scratch": lambda o: ("RTE", "wrote more files than the scratch space allows"),

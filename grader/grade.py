@@ -11,11 +11,10 @@ import platform
 import time
 import traceback
 from functools import lru_cache
-from importlib import metadata
 from pathlib import Path
 
 from . import BUNDLE_ROOT, GraderError, UsageError
-from .cases import LIBRARIES, Golden, GoldenCase, job_cases, load_golden
+from .cases import Golden, GoldenCase, job_cases, library_versions, load_golden
 from .compare import Judged, clip, judge, to_case_verdict
 from .drift import guard
 from .execute import Execution, Outcome, run
@@ -44,13 +43,7 @@ def bundle_fingerprint(root: Path = BUNDLE_ROOT) -> str:
 
 
 def environment(isolation: str) -> dict:
-    env = {"python": platform.python_version(), "isolation": isolation}
-    for lib in LIBRARIES:
-        try:
-            env[lib] = metadata.version(lib)
-        except metadata.PackageNotFoundError:
-            env[lib] = "missing"
-    return env
+    return {"python": platform.python_version(), "isolation": isolation, **library_versions()}
 
 
 def grade(problem: Problem, path: str | Path, sets: str = "all", isolation: str | None = None) -> Verdict:

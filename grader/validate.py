@@ -49,12 +49,8 @@ class Report:
         return all(c.passed for c in self.checks)
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:
-        raise UsageError(f"validate: {message} (see --help)")
-
-
 def _parser() -> argparse.ArgumentParser:
+    from .__main__ import _Parser
     p = _Parser(prog="python -m grader validate", description=__doc__.splitlines()[0])
     p.add_argument("--json", metavar="PATH", help="also write the report as JSON here ('-' for stdout)")
     p.add_argument("--calibrate", action="store_true", help="print proposed time limits for problem.yaml")

@@ -14,7 +14,6 @@ from . import JudgeError
 from .problem import Problem, load_schema
 
 VerdictCode = Literal["AC", "WA", "RTE", "TLE", "MLE", "OLE", "CE", "JE"]
-VERDICTS: tuple[VerdictCode, ...] = ("AC", "WA", "RTE", "TLE", "MLE", "OLE", "CE", "JE")
 SCHEMA_VERSION = 1
 NAMES = {"AC": "accepted", "WA": "wrong answer", "RTE": "run-time error", "TLE": "time limit exceeded",
          "MLE": "memory limit exceeded", "OLE": "output limit exceeded", "CE": "could not load",
