@@ -1,19 +1,20 @@
-"""Processes, owners and memory cgroups: find every process of a child tree, measure it, kill it.
+"""Processes and what they leave: find every process of a child tree or slot uid, measure it, kill
+it, and remove the files and SysV IPC objects a slot uid left in shared places. Whatever is done to a
+slot's things is done by a helper holding only that slot's uid (as_uid), never by root.
 
 Used by the sandbox; nothing here knows about submissions or verdicts.
 """
 from __future__ import annotations
 
+import ctypes
 import os
 import signal
 import stat
 import time
 from pathlib import Path
 
-CGROUP_ROOTS = (Path("/sys/fs/cgroup"), Path("/sys/fs/cgroup/memory"))
-
-
 HAVE_PROC = os.path.isdir("/proc/self")
+_LIBC = ctypes.CDLL(None, use_errno=True)
 
 
 def _ps_table() -> dict[int, tuple[int, int]]:
@@ -60,6 +61,18 @@ def ppid_map() -> dict[int, int]:
     return out
 
 
+def descendants(roots: set[int]) -> set[int]:
+    """The live processes among roots and everything below them. Pass the pids found last time as
+    roots too: a grandchild whose parent died is reparented away, and only that memory still finds it."""
+    parents = ppid_map()
+    tree, grew = set(roots), True
+    while grew:
+        new = {p for p, pp in parents.items() if pp in tree and p not in tree}
+        tree |= new
+        grew = bool(new)
+    return {p for p in tree if p in parents}
+
+
 def pids_of_uid(uid: int) -> set[int]:
     """Live (non-zombie) processes owned by uid."""
     pids = set()
@@ -75,18 +88,50 @@ def pids_of_uid(uid: int) -> set[int]:
     return pids
 
 
-def kill_uid(uid: int) -> None:
-    """Kill every process the slot uid owns, until none is left (forks race with the scan)."""
-    for _ in range(100):
-        pids = pids_of_uid(uid)
-        if not pids:
-            return
-        for pid in pids:
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except OSError:
-                pass
-        time.sleep(0.01)
+def as_uid(uid: int, work, timeout_s: float = 10.0) -> bool:
+    """Run work() in a forked helper holding only the slot uid's rights, so it can do nothing the
+    submission could not have done itself (a link swapped in by a concurrent process cannot make
+    root act on a file of root's). True when the helper finished cleanly within timeout_s."""
+    pid = os.fork()
+    if pid == 0:                     # the helper: no imports, no return to the caller's code
+        code = 1
+        try:
+            os.setgroups([])
+            os.setgid(uid)
+            os.setuid(uid)
+            work()
+            code = 0
+        finally:
+            os._exit(code)
+    deadline = time.monotonic() + timeout_s
+    while True:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            return os.waitstatus_to_exitcode(status) == 0
+        if time.monotonic() > deadline:
+            os.kill(pid, signal.SIGKILL)     # our own unreaped child: its pid cannot have been reused
+            os.waitpid(pid, 0)
+            return False
+        time.sleep(0.002)
+
+
+def _kill_all_of_own_uid() -> None:
+    try:
+        os.kill(-1, signal.SIGKILL)      # every process this uid may signal, atomically, never itself
+    except ProcessLookupError:
+        pass
+
+
+def kill_uid(uid: int, rounds: int = 100) -> bool:
+    """Kill every process the slot uid owns, by a helper running as that uid that signals -1: no
+    scan-then-kill by pid, which a pid reused by another user's process could turn against it.
+    Repeated while processes remain (one forking between rounds, or one stuck in the kernel)."""
+    for _ in range(rounds):
+        if not pids_of_uid(uid):
+            return True
+        as_uid(uid, _kill_all_of_own_uid)
+        time.sleep(0.005)
+    return not pids_of_uid(uid)
 
 
 SHARED_SCRATCH = ("/tmp", "/var/tmp", "/dev/shm", "/run/lock", "/dev/mqueue")
@@ -124,82 +169,96 @@ def shared_usage(uid: int) -> tuple[int, int]:
     return sum(st.st_blocks * 512 for _p, st in entries), len(entries)
 
 
-def remove_files_of(uid: int) -> None:
-    """Files a submission left in the machine's shared scratch places (uid runs; call after kill_uid)."""
-    for path, st in _shared_entries(uid):      # deepest first, so its folders are empty by then
+def _purge(folder: int, uid: int, depth: int = 0) -> None:
+    """Remove what uid owns below the folder open as `folder`, deepest first, by names relative to
+    open folders (never a path, never through a link). Runs as uid (see remove_files_of)."""
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return
+    for entry in entries:
         try:
-            (os.rmdir if stat.S_ISDIR(st.st_mode) else os.unlink)(path)
+            st = entry.stat(follow_symlinks=False)
         except OSError:
-            pass    # a folder still holding someone else's file: theirs stays, so does the folder
-
-
-def make_cgroup(name: str, memory_mb: int) -> Path | None:
-    """A memory cgroup (v2, else v1) for the child tree, or None where none is writable."""
-    limit = str(memory_mb << 20)
-    for root in CGROUP_ROOTS:
-        v2 = (root / "cgroup.controllers").exists()
-        if not v2 and not (root / "memory.limit_in_bytes").exists():
             continue
-        path = root / "lax-scan-grader" / name
-        try:
-            path.mkdir(parents=True, exist_ok=True)
-            if v2:
-                (path / "memory.max").write_text(limit)
-                (path / "memory.swap.max").write_text("0") if (path / "memory.swap.max").exists() else None
-            else:
-                (path / "memory.limit_in_bytes").write_text(limit)
-            return path
-        except OSError:
+        is_dir = stat.S_ISDIR(st.st_mode)
+        if is_dir and (st.st_uid == uid or st.st_mode & 0o002) and depth < 200:
+            if st.st_uid == uid:
+                try:             # its owner may have made it unreadable; as its owner we may undo that
+                    os.chmod(entry.name, 0o700, dir_fd=folder)
+                except OSError:
+                    pass
             try:
-                path.rmdir()
+                sub = os.open(entry.name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=folder)
             except OSError:
-                pass
-    return None
+                sub = -1
+            if sub >= 0:
+                same = os.fstat(sub)
+                if (same.st_dev, same.st_ino) == (st.st_dev, st.st_ino):   # not swapped since the stat
+                    _purge(sub, uid, depth + 1)
+                os.close(sub)
+        if st.st_uid == uid:
+            try:
+                if is_dir:
+                    os.rmdir(entry.name, dir_fd=folder)
+                else:
+                    os.unlink(entry.name, dir_fd=folder)
+            except OSError:
+                pass    # a folder still holding someone else's file: theirs stays, so does the folder
 
 
-def cgroup_pids(cg: Path) -> set[int]:
-    try:
-        return {int(p) for p in (cg / "cgroup.procs").read_text().split()}
-    except (OSError, ValueError):
-        return set()
-
-
-def cgroup_usage(cg: Path) -> int | None:
-    """Memory the tree holds that only a kill frees: anonymous + tmpfs/shm pages. Page cache of files
-    it wrote is excluded (the kernel reclaims it before an OOM kill; the scratch watchdog bounds those
-    files), so a submission writing its own scratch files is not mistaken for an MLE."""
-    try:
-        stat = dict(line.split() for line in (cg / "memory.stat").read_text().splitlines())
-        for anon, shmem in (("anon", "shmem"), ("total_rss", "total_shmem")):
-            if anon in stat:
-                return int(stat[anon]) + int(stat.get(shmem, 0))
-    except (OSError, ValueError):
-        pass
-    for name in ("memory.current", "memory.usage_in_bytes"):
+def _purge_shared_scratch(uid: int) -> None:
+    for top in SHARED_SCRATCH:
         try:
-            return int((cg / name).read_text())
-        except (OSError, ValueError):
+            folder = os.open(top, os.O_RDONLY | os.O_DIRECTORY)
+        except OSError:
             continue
-    return None
+        _purge(folder, uid)
+        os.close(folder)
 
 
-def cgroup_peak(cg: Path) -> int | None:
-    for name in ("memory.peak", "memory.max_usage_in_bytes"):
+def remove_files_of(uid: int, timeout_s: float = 30.0) -> bool:
+    """Files a submission left in the machine's shared scratch places (call after kill_uid). A
+    helper running as uid walks and deletes: it can remove nothing the uid could not."""
+    return as_uid(uid, lambda: _purge_shared_scratch(uid), timeout_s)
+
+
+_SYSV = {"shm": "shmctl", "msg": "msgctl", "sem": "semctl"}
+
+
+def ipc_of(uid: int) -> list[tuple[str, int]]:
+    """(kind, id) of the SysV shared memory segments, queues and semaphore sets that uid owns or
+    made, in this IPC namespace (the host's, for uid isolation)."""
+    found = []
+    for kind in _SYSV:
         try:
-            return int((cg / name).read_text())
-        except (OSError, ValueError):
+            lines = Path(f"/proc/sysvipc/{kind}").read_text().splitlines()
+        except OSError:
             continue
-    return None
+        head = lines[0].split() if lines else []
+        for line in lines[1:]:
+            row = dict(zip(head, line.split()))
+            try:
+                if uid in (int(row["uid"]), int(row["cuid"])):
+                    found.append((kind, int(row[head[1]])))
+            except (KeyError, ValueError, IndexError):
+                continue
+    return found
 
 
-def cgroup_oom_count(cg: Path | None) -> int:
-    """How often the kernel hit this cgroup's memory limit so far (compare before/after a child)."""
-    if cg is None:
-        return 0
-    try:
-        if (cg / "memory.events").exists():
-            events = dict(line.split() for line in (cg / "memory.events").read_text().splitlines())
-            return int(events.get("oom_kill", 0)) + int(events.get("max", 0))
-        return int((cg / "memory.failcnt").read_text())
-    except (OSError, ValueError):
-        return 0
+def _remove_own_ipc(uid: int) -> None:
+    libc = _LIBC                         # loaded before the fork: no loader work in the helper
+    for kind, ident in ipc_of(uid):
+        # IPC_RMID (0): a segment still attached goes when its last user detaches (all are dead).
+        if kind == "sem":
+            libc.semctl(ident, 0, 0)
+        else:
+            getattr(libc, _SYSV[kind])(ident, 0, None)
+
+
+def remove_ipc_of(uid: int) -> bool:
+    """SysV IPC objects a slot uid left: they outlive every process and stay charged to the slot's
+    memory cgroup. Removed by a helper running as uid (owner or creator may remove)."""
+    if not ipc_of(uid):
+        return True
+    return as_uid(uid, lambda: _remove_own_ipc(uid))

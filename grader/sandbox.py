@@ -9,7 +9,9 @@ Levels (recorded in the verdict's environment.isolation):
   process  neither (a student's laptop): the limits below, none of the guarantees.
 Always: own session, rlimits, PR_SET_PDEATHSIG, a memory cgroup where one is writable, the child's
 environment from a whitelist. Each concurrent grader holds one slot (a uid) by an flock, so every
-process and file a submission made can be found by its owner and removed.
+process, file and SysV IPC object a submission made can be found by its owner and removed (by a
+helper holding that uid, never by root: see proctree), and its scratch folder is readable by that
+uid alone (no concurrent student reads another's code).
 """
 from __future__ import annotations
 
@@ -30,8 +32,8 @@ from . import BUNDLE_ROOT, JudgeError
 from .problem import Limits
 from .isolation import SLOT_UID_BASE, SLOTS, Isolation, bwrap_argv, probe, secure_bundle  # noqa: F401
 from .jaxcache import harden_cache, reachable_by_others
-from .proctree import (cgroup_oom_count, cgroup_peak, cgroup_pids, cgroup_usage, kill_uid, make_cgroup,
-                       pids_of_uid, ppid_map, remove_files_of, rss_bytes, shared_usage)
+from .memcg import cgroup_oom_count, cgroup_peak, cgroup_pids, cgroup_usage, make_cgroup
+from .proctree import descendants, kill_uid, pids_of_uid, remove_files_of, remove_ipc_of, rss_bytes, shared_usage
 
 SLOT_DIR = Path("/run/lax-scan-grader") if os.geteuid() == 0 else None
 RUNNER_FILES = ("runner.py", "structure.py")
@@ -91,7 +93,8 @@ class Sandbox:
         # GRADER_NO_CGROUP=1 forces the RLIMIT_AS + RSS-watchdog fallback (what a machine without a
         # writable memory cgroup gets), so both ways to MLE stay tested.
         use_cgroup = self.is_root and os.environ.get("GRADER_NO_CGROUP", "") in ("", "0")
-        self.cgroup = make_cgroup(f"slot-{os.getpid()}", limits.memory_mb + CGROUP_SLACK_MB) if use_cgroup else None
+        name = f"slot-{self.uid}" if self.uid is not None else f"pid-{os.getpid()}-{id(self):x}"  # one per Sandbox
+        self.cgroup = make_cgroup(name, limits.memory_mb + CGROUP_SLACK_MB) if use_cgroup else None
         if self.isolation == "uid":
             secure_bundle(BUNDLE_ROOT)
             if secrets_root is not None and secrets_root != BUNDLE_ROOT:
@@ -109,25 +112,42 @@ class Sandbox:
                 continue
             self._slot_file = f
             uid = SLOT_UID_BASE + n
-            kill_uid(uid)            # a previous holder that crashed may have left processes
-            remove_files_of(uid)
+            self._clean_slot(uid)    # a previous holder that crashed may have left processes
             return uid
         raise JudgeError(f"all {SLOTS} sandbox slots are busy")
+
+    @staticmethod
+    def _clean_slot(uid: int) -> None:
+        """Every process, shared-scratch file and SysV IPC object of the slot uid, gone."""
+        kill_uid(uid)
+        remove_files_of(uid)
+        remove_ipc_of(uid)
+
+    def _for_slot(self, path: Path, mode: int) -> None:
+        """Readable by this slot's uid only (root:slot gid; the child's gid is its uid): another
+        slot's submission, a concurrent student's, must not read this one's code."""
+        if self.uid is not None:
+            os.chown(path, -1, self.uid)
+        os.chmod(path, mode if self.uid is not None else mode & 0o700)
 
     # -- start -------------------------------------------------------------------------------
     def stage(self, source: bytes, runner_dir: Path, job: dict) -> dict:
         """Lay out the scratch folder for one child; returns the job as the child will see it."""
         if self.uid is not None:     # what a previous child of this submission left in shared places
-            kill_uid(self.uid)
-            remove_files_of(self.uid)
+            self._clean_slot(self.uid)
+        # The slot uid may pass through the scratch folder (bwrap binds from it) but not list it.
+        os.chmod(self.scratch, 0o711 if self.uid is not None else 0o700)
         for sub in ("judge", "submission", "work", "home", "tmp"):
             shutil.rmtree(self.scratch / sub, ignore_errors=True)
-            (self.scratch / sub).mkdir(mode=0o755)
+            (self.scratch / sub).mkdir(mode=0o700)
+        for sub in ("judge", "submission"):
+            self._for_slot(self.scratch / sub, 0o750)
         for name in RUNNER_FILES:
             if (runner_dir / name).exists():
                 shutil.copyfile(runner_dir / name, self.scratch / "judge" / name)
+                self._for_slot(self.scratch / "judge" / name, 0o640)
         (self.scratch / "submission" / "solution.py").write_bytes(source)
-        os.chmod(self.scratch, 0o755)
+        self._for_slot(self.scratch / "submission" / "solution.py", 0o640)
         inside = Path("/") if self.isolation == "bwrap" else self.scratch
         job = {**job, "submission": str(inside / "submission" / "solution.py")}
         if self.isolation == "uid":
@@ -148,6 +168,7 @@ class Sandbox:
         job = {**job, "result_fd": result_w}
         job_file = self.scratch / "judge" / "job.json"
         job_file.write_text(json.dumps(job))
+        self._for_slot(job_file, 0o640)
         inside_judge = "/judge" if self.isolation == "bwrap" else str(self.scratch / "judge")
         py = "/venv/bin/python" if self.isolation == "bwrap" else str(venv_python())
         argv = [py, "-I", f"{inside_judge}/runner.py", f"{inside_judge}/job.json"]
@@ -211,13 +232,7 @@ class Sandbox:
             return pids_of_uid(child.uid)
         if child.cgroup is not None:
             return cgroup_pids(child.cgroup)
-        parents = ppid_map()
-        tree, grew = {child.proc.pid} | child.pids_seen, True
-        while grew:
-            new = {p for p, pp in parents.items() if pp in tree and p not in tree}
-            tree |= new
-            grew = bool(new)
-        child.pids_seen = {p for p in tree if p in parents}
+        child.pids_seen = descendants({child.proc.pid} | child.pids_seen)
         return child.pids_seen
 
     def memory_bytes(self) -> int:
@@ -261,7 +276,9 @@ class Sandbox:
         child = self.child
         if child is None:
             return None
-        for _ in range(50):
+        if child.uid is not None:    # bwrap too runs as the slot uid: everything dies by owner
+            kill_uid(child.uid)
+        for _ in range(0 if child.uid is not None else 50):    # no uid: by cgroup or ancestry
             pids = self.tree_pids() | ({child.proc.pid} if child.proc.poll() is None else set())
             if not pids:
                 break
@@ -275,6 +292,8 @@ class Sandbox:
             except OSError:
                 pass
             time.sleep(0.01)
+        if child.proc.poll() is None:
+            child.proc.kill()        # our own unreaped child: its pid cannot belong to anyone else
         code = child.proc.wait()
         for fd in (child.result_fd, child.output_fd):
             try:
@@ -287,8 +306,7 @@ class Sandbox:
     def close(self) -> None:
         self.kill()
         if self.uid is not None:
-            kill_uid(self.uid)
-            remove_files_of(self.uid)
+            self._clean_slot(self.uid)
         shutil.rmtree(self.scratch, ignore_errors=True)
         if self.cgroup is not None:
             try:
