@@ -13,7 +13,7 @@ ARGS ?=
 venv: $(VENV)/.installed
 
 $(VENV)/.installed: requirements.lock
-	@test -n "$(PYTHON_SYS)" || { echo "error: no python3 found (need Python 3.10+)" >&2; exit 2; }
+	@test -n "$(PYTHON_SYS)" || { echo "error: no python3 found (need Python 3.11+)" >&2; exit 2; }
 	$(PYTHON_SYS) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.lock
 	@touch $@
