@@ -137,7 +137,7 @@ def job_cases(cases: list[GoldenCase] | tuple[GoldenCase, ...]) -> list[dict]:
 def regen(problem: Problem, isolation=None, out_dir: Path | None = None) -> list[Path]:
     """Run the reference in a sandboxed child on every case and rewrite the golden files."""
     from .execute import run
-    reference = problem.root / "reference" / "solution.py"
+    reference = problem.reference_path
     if not reference.is_file():
         raise UsageError(f"{reference}: no reference solution to generate from")
     written = []

@@ -14,7 +14,6 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 
 import numpy as np
 
@@ -66,10 +65,6 @@ def agreement(got: np.ndarray, expected: np.ndarray, rtol: float, atol: float) -
     return float(r.max()) if np.all(np.isfinite(r)) else float("inf")
 
 
-def reference_path(problem: Problem) -> Path:
-    return problem.root / "reference" / "solution.py"
-
-
 def guard(problem: Problem, goldens: list[Golden], isolation=None) -> Drift:
     env_fp = environment_fingerprint()
     versions: list[str] = []
@@ -83,7 +78,7 @@ def guard(problem: Problem, goldens: list[Golden], isolation=None) -> Drift:
                      + "; ".join(settings) + "), which change W and so every expected value: " + REGEN_HINT)
     if not versions:
         return Drift()
-    if not reference_path(problem).is_file():   # the handout: nothing to recompute with
+    if not problem.reference_path.is_file():   # the handout: nothing to recompute with
         return Drift(feedback=("Your library versions differ from the grader's ("
                                + "; ".join(v.replace("in the golden files", "for the grader")
                                            for v in versions)
@@ -107,7 +102,7 @@ _MEMO: dict[str, Drift] = {}
 def _canary(problem: Problem, cases: tuple[GoldenCase, ...], versions: tuple[str, ...], isolation) -> Drift:
     """Run once per (reference, golden data, environment) in this process: batch grading pays once."""
     chosen = canary_cases(cases)
-    ref = reference_path(problem).read_bytes()
+    ref = problem.reference_path.read_bytes()
     key = hashlib.sha256(ref + json.dumps([versions, problem.rtol, problem.atol]).encode()
                          + b"".join(c.spec.id.encode() + c.expected.tobytes() for c in chosen)).hexdigest()
     if key not in _MEMO:

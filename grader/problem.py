@@ -94,6 +94,11 @@ class Problem:
     def golden_path(self, case_set: CaseSet) -> Path:
         return self.root / "tests" / "data" / f"{case_set}.yaml"
 
+    @property
+    def reference_path(self) -> Path:
+        """The instructor's solution (absent from the handout)."""
+        return self.root / "reference" / "solution.py"
+
 
 def load_schema(name: str) -> dict:
     return json.loads((SCHEMAS / name).read_text())

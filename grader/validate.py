@@ -106,7 +106,7 @@ def run_validation(problem: Problem, args) -> Report:
     examples = [] if args.skip_examples else example_jobs(problem.root / "tests" / "submissions",
                                                           args.all_levels, args.isolation)
     tasks = [("probe", None, "all", args.isolation),
-             ("grade", str(problem.root / "reference" / "solution.py"), "all", args.isolation),
+             ("grade", str(problem.reference_path), "all", args.isolation),
              ("grade", str(problem.root / "starter" / "solution.py"), "all", args.isolation),
              *[("grade", str(p), sets, level) for _, p, sets, level in examples]]
     results = _run_all(problem, tasks, args.jobs)
@@ -189,7 +189,7 @@ def _task(problem: Problem, kind: str, path: str | None, sets: str, isolation):
     try:
         if kind == "probe":
             from .probe import run_probe
-            ref = (problem.root / "reference" / "solution.py").read_bytes()
+            ref = (problem.reference_path).read_bytes()
             cases = [c for s in ("public", "hidden") for c in load_golden(problem, s).cases]
             return run_probe(problem, ref, cases, isolation)
         from .grade import grade

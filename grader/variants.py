@@ -128,7 +128,7 @@ def generate(problem: Problem, out_dir: Path | None = None) -> Path:
     """Compute every variant on every case in a JAX child, check the child's own recurrence
     reproduces the golden expected values, and write variants.yaml (deterministic)."""
     data_dir = out_dir or problem.root / "tests" / "data"
-    reference = problem.root / "reference" / "solution.py"
+    reference = problem.reference_path
     if not reference.is_file():
         raise UsageError(f"{reference}: no reference solution to generate from")
     goldens = {g.spec.id: g for s in ("public", "hidden")

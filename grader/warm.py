@@ -39,7 +39,7 @@ def warm(problem: Problem, cache: Path | None = None) -> Warmed:
     target = cache or jax_cache_dir()
     if target is None:
         raise UsageError("GRADER_JAX_CACHE is empty: there is no cache to warm")
-    reference = problem.root / "reference" / "solution.py"
+    reference = problem.reference_path
     if not reference.is_file():
         raise UsageError(f"{reference}: no reference solution to warm the cache with")
     golden = [g for s in ("public", "hidden") for g in load_golden(problem, s).cases]
