@@ -79,8 +79,7 @@ def judge_error(problem: Problem, source: Source, sets: str, cause: str, t0: flo
     points = case_points(problem, SETS[sets])
     cases = tuple(CaseVerdict(c.id, c.set, c.seed, c.hidden, c.T, "JE", 0.0, points[c.id], None, None, None,
                               "not graded: judge error") for c in problem.cases_of(sets))
-    checks = tuple(CheckVerdict(c.id, c.required, False, 0.0, p, "not run: judge error")
-                   for c, p in zip(problem.checks, check_points(problem).values()))
+    checks = _checks_not_run(problem, "not run: judge error")
     internal = {"judge_error": cause, **({"traceback": trace} if trace else {})}
     return _verdict(problem, source, "JE", cases, checks,
                     ("The grader failed on its own (judge error): this is not your fault and your "
@@ -148,10 +147,14 @@ def _not_loaded(problem, source, golden: list[GoldenCase], points, code, reason,
                 hints=()) -> Verdict:
     cases = tuple(to_case_verdict(g, Judged(code, f"not run: {reason}"), points[g.spec.id], None)
                   for g in golden)
-    checks = tuple(CheckVerdict(c.id, c.required, False, 0.0, p, "not run: the file did not load")
-                   for c, p in zip(problem.checks, check_points(problem).values()))
+    checks = _checks_not_run(problem, "not run: the file did not load")
     return _verdict(problem, source, code, cases, checks, dedupe([f"Not graded: {reason}.",
                                                                  *source.notes, *hints]), isolation, t0, internal)
+
+
+def _checks_not_run(problem: Problem, message: str) -> tuple[CheckVerdict, ...]:
+    return tuple(CheckVerdict(c.id, c.required, False, 0.0, p, message)
+                 for c, p in zip(problem.checks, check_points(problem).values()))
 
 
 def _checks(problem: Problem, ex: Execution, earned: bool) -> tuple[CheckVerdict, ...]:
