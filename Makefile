@@ -4,11 +4,16 @@
 PYTHON_SYS ?= $(shell test -x /usr/bin/python3 && echo /usr/bin/python3 || command -v python3)
 VENV := .venv
 PY := $(VENV)/bin/python
+# Test- and report-only packages live beside the venv (requirements-dev.lock), on the grader's
+# PYTHONPATH only: the sandboxed children (which run -I with a whitelisted environment and see the
+# venv alone) can never import them.
+DEV := .dev-site
+WITH_DEV := PYTHONPATH=$(CURDIR)/$(DEV)
 SUBMISSION ?= reference/solution.py
 JOBS ?= auto
 ARGS ?=
 
-.PHONY: venv grade check test regen warm validate bench handout gradescope prairielearn clean
+.PHONY: venv dev grade check test regen warm validate bench handout gradescope prairielearn clean
 
 venv: $(VENV)/.installed
 
@@ -18,14 +23,21 @@ $(VENV)/.installed: requirements.lock
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.lock
 	@touch $@
 
+dev: venv $(DEV)/.installed
+
+$(DEV)/.installed: requirements-dev.lock $(VENV)/.installed
+	rm -rf $(DEV)
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps --target $(DEV) -r requirements-dev.lock
+	@touch $@
+
 grade: venv
 	$(PY) -m grader grade $(SUBMISSION) $(ARGS)
 
 check: venv
 	$(PY) -m grader check $(SUBMISSION)
 
-test: venv
-	$(PY) -m pytest -n $(JOBS) -q $(ARGS)
+test: dev
+	$(WITH_DEV) $(PY) -m pytest -n $(JOBS) -q $(ARGS)
 
 regen: venv
 	$(PY) -m grader regen
@@ -43,4 +55,4 @@ handout gradescope prairielearn: venv
 	$(PY) tools/build.py $@
 
 clean:
-	rm -rf dist .pytest_cache
+	rm -rf dist .pytest_cache $(DEV)
