@@ -17,7 +17,7 @@ import yaml
 
 from . import JudgeError, UsageError
 from .problem import CaseSet, CaseSpec, Problem, load_schema
-from .runner import PINNED
+from .child.common import PINNED
 
 LIBRARIES = ("jax", "jaxlib", "flax", "numpy")
 _YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)

@@ -71,16 +71,23 @@ def judge(case: GoldenCase, out: Outcome, rtol: float, atol: float, hidden: bool
     return Judged(*_LIMIT_MESSAGES[status](out))
 
 
+_TIMEOUTS = {
+    "total": "time limit exceeded (the total time limit ran out)",
+    "dominated": "time limit exceeded: not run, since case {detail}, no larger in H or T, already "
+                 "exceeded the time limit (confirmed by a retry)",
+}
 _LIMIT_MESSAGES = {
-    "timeout": lambda o: ("TLE", f"time limit exceeded ({o.detail})" if "total" in o.detail
-                          else "time limit exceeded: the case did not finish in time"),
+    "timeout": lambda o: ("TLE", _TIMEOUTS.get(o.why, "time limit exceeded: the case did not finish in "
+                                                       "time").format(detail=o.detail)),
     "memory": lambda o: ("MLE", "memory limit exceeded: the process tree used more memory than allowed"),
     "output": lambda o: ("OLE", "output limit exceeded: your code printed too much"),
     "scratch": lambda o: ("RTE", "wrote more files than the scratch space allows"),
     "garbage": lambda o: ("RTE", "the result channel was corrupted (did your code write to file "
                           "descriptors it does not own?)"),
-    "crash": lambda o: ("RTE", f"the process died during the case ({o.detail})"),
-    "not_run": lambda o: ("RTE", o.detail or "not run"),
+    "crash": lambda o: ("RTE", f"the process died after answering ({o.detail}), so its answers do "
+                        "not count" if o.why == "died_after" else f"the process died during the case ({o.detail})"),
+    "not_run": lambda o: ("RTE", f"not run: the process died in {o.detail} cases in a row" if o.why == "crash_run"
+                          else o.detail or "not run"),
 }
 
 

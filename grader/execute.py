@@ -1,46 +1,59 @@
-"""Drive runner children through a submission's cases: frames, deadlines, watchdogs, restarts.
+"""Drive a submission's cases through the runner child, then its programs through the executor.
 
-One child loads the submission and runs every case; after a crash, a timeout or a limit it is killed
-(whole tree) and a fresh child takes the remaining cases. A failure while loading ends the run.
-Everything read from the child is bounded: header sizes, payload sizes, output bytes.
+The runner loads the submission once and exports every case's program; after a crash, a timeout or
+a limit its tree is killed and a fresh runner takes the remaining cases. Its answers count only when
+it ends cleanly: a runner that dies, whatever it sent before (a forked grandchild can write frames),
+has its in-progress case judged RTE and its other answers asked again of a fresh runner. The executor
+(programs.py) starts beside it, imports JAX while the runner loads, and afterwards runs each program.
+
+Time (README, "Time limits"): a per-case limit for each child, and one total budget for the whole
+submission, so any submission gets its verdict within `total_time_s` plus the grader's own overhead.
+Cases run smallest first; a case whose time-out is confirmed by one retry with margin decides the
+cases that dominate it (H and T both at least as large) without waiting, and after a few runners in
+a row died on their first case the remaining cases are not run.
 """
 from __future__ import annotations
 
-import math
-import os
-import select
 import signal
-import struct
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
 from . import BUNDLE_ROOT
-from .problem import Problem
-from .proctree import HAVE_PROC
+from .channel import Stop, Watch
 from .jaxcache import jax_cache_dir
+from .problem import Problem
 from .sandbox import Isolation, Sandbox
 
 Status = Literal["result", "error", "timeout", "memory", "output", "crash", "garbage", "scratch", "not_run"]
-MAX_HEADER = 64 * 1024
 OVERSIZE_FACTOR = 64   # a result over this many times (hidden,) elements is judged by its header alone
-OUTPUT_HEAD = 4096
-WATCH_EVERY = 0.05 if HAVE_PROC else 0.5   # without /proc (macOS) each look runs ps(1)
-SCRATCH_EVERY = 0.25               # walking folders costs more than reading the memory counter
+CHILD_DIR = BUNDLE_ROOT / "grader" / "child"
+MAX_PROGRAM = 4 << 20
+RETRY_MARGIN = 1.5     # a time-out is confirmed by one retry with this much more time
+CRASH_RUN = 3          # runners in a row that die on their first case end the run
+EXIT_WAIT_S = 5.0      # a runner that said done must exit (status 0) within this
 MEMORY_HINTS = ("bad_alloc", "out of memory", "Cannot allocate memory", "RESOURCE_EXHAUSTED",
                 "MemoryError", "failed to allocate")
 
 
 @dataclass
 class Outcome:
-    """What happened in one phase (loading, a case, a check) as the grader saw it."""
+    """What happened in one phase (loading, a case) as the grader saw it."""
     status: Status
     time_s: float | None = None
-    header: dict | None = None
+    header: dict | None = None         # the values' header (the executor's, or the runner's plain call)
     data: bytes | None = None
-    error: dict | None = None          # the child's description of an exception
+    error: dict | None = None          # a child's description of an exception
     detail: str = ""                   # what the grader itself observed (signal, limit, exit status)
+    program: bytes | None = None       # the exported program the runner sent
+    observed: dict | None = None       # the runner's evidence (observe.py)
+    structure: dict | None = None      # the executor's verified structure of the program
+    fallback: str | None = None        # why the function could not be exported (its values are the runner's)
+    module_run: Outcome | None = None  # fallback: the executor's run of the exported Module
+    stage: str = "runner"              # which child the outcome comes from
+    why: str = ""                      # a code for how the grader decided it without a result:
+                                       # "total" (budget), "dominated" (by `detail`), "crash_run", "died_after"
 
 
 @dataclass
@@ -48,287 +61,204 @@ class Execution:
     isolation: Isolation
     load: Outcome | None = None        # None: loaded fine (in every child)
     cases: dict[str, Outcome] = field(default_factory=dict)
-    checks: dict[str, Outcome] = field(default_factory=dict)
     settings: dict | None = None       # JAX settings right after loading
+    module: dict | None = None         # the runner's look at the Module class (observe.py)
     output_head: str = ""
     output_bytes: int = 0
     children: int = 0
+    executors: int = 0
     peak_memory: int = 0
     judge_error: str | None = None
     load_time_s: float | None = None
 
 
-class _Frames:
-    """Incremental parser of the runner's frames, with a bound on every size it accepts."""
-
-    def __init__(self, max_payload: int):
-        self.buf = bytearray()
-        self.max_payload = max_payload
-
-    def feed(self, data: bytes) -> None:
-        self.buf += data
-
-    def next(self) -> tuple[dict, bytes] | None:
-        import json
-        if len(self.buf) < 4:
-            return None
-        (n,) = struct.unpack(">I", self.buf[:4])
-        if n == 0 or n > MAX_HEADER:
-            raise ValueError(f"a frame header of {n} bytes")
-        if len(self.buf) < 4 + n:
-            return None
-        try:
-            head = json.loads(bytes(self.buf[4:4 + n]), parse_constant=_no_constants)
-        except (ValueError, RecursionError):
-            raise ValueError("a frame header that is not plain JSON") from None
-        _check_header(head)
-        size = head.get("nbytes", 0)
-        if not isinstance(size, int) or size < 0:
-            raise ValueError("a negative or non-integer payload size")
-        if size > self.max_payload:
-            head["oversized"] = True          # judged from its header; the bytes are never read
-            del self.buf[:4 + n]
-            return head, b""
-        if len(self.buf) < 4 + n + size:
-            return None
-        payload = bytes(self.buf[4 + n:4 + n + size])
-        del self.buf[:4 + n + size]
-        return head, payload
-
-
-def _no_constants(name: str):
-    raise ValueError(f"{name} in a frame header")
-
-
-def _is_number(v) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v >= 0
-
-
-# Every key a frame header may carry, and what its value must be. The runner writes them, but the
-# submission runs in the same process and can forge any frame: nothing it sends may crash the grader.
-_SCALAR = (str, int, float, bool, type(None))
-HEADER_RULES = {
-    "type": lambda v: isinstance(v, str),
-    "id": lambda v: isinstance(v, str) and len(v) <= 200,
-    **{k: (lambda v: isinstance(v, str)) for k in ("etype", "message", "pytype", "error", "dtype",
-                                                   "orig_dtype", "kind")},
-    **{k: (lambda v: isinstance(v, bool)) for k in ("passed", "memory", "oversized", "compiled")},
-    **{k: (lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 0) for k in ("nbytes", "pid")},
-    "time_s": _is_number,
-    "shape": lambda v: isinstance(v, list) and len(v) <= 32 and all(
-        isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in v),
-    "frames": lambda v: isinstance(v, list) and len(v) <= 50 and all(isinstance(f, str) for f in v),
-    "settings": lambda v: isinstance(v, dict) and all(isinstance(x, _SCALAR) for x in v.values()),
-}
-
-
-def _check_header(head) -> None:
-    if not isinstance(head, dict) or not isinstance(head.get("type"), str):
-        raise ValueError("a frame without a type")
-    for key, value in head.items():
-        rule = HEADER_RULES.get(key)
-        if rule is None or not rule(value):
-            raise ValueError(f"a frame with an unexpected {key!r}")
-
-
 def run(problem: Problem, source: bytes, cases: list[dict], *, isolation: Isolation | None = None,
-        checks: list[dict] | None = None, extra_job: dict | None = None,
         warm_cache: Path | None = None) -> Execution:
-    """Grade-side driver: run `cases` (inputs only) and the structure checks; never raises for the
-    submission's behaviour. A JudgeError escapes only when the sandbox itself cannot work.
-    `warm_cache`: trusted code only (the reference, by `warm`): the child writes JAX's compilation
-    cache there; every other child reads the bundle's cache and cannot write it."""
+    """Grade-side driver: run `cases` (inputs only); never raises for the submission's behaviour. A
+    JudgeError escapes only when a sandbox itself cannot work. `warm_cache`: trusted code only (the
+    reference, by `warm`): the executor writes JAX's compilation cache there."""
+    from .programs import Executor
     limits = problem.limits
+    budget_end = time.monotonic() + limits.total_time_s
     max_elements = max((c["hidden"] for c in cases), default=1) * OVERSIZE_FACTOR
-    job = {"function": problem.function, "module_class": problem.module_class,
-           "max_elements": max_elements, "checks": checks or [],
-           "jit": os.environ.get("GRADER_JIT", "1") != "0", **(extra_job or {})}
-    cache = warm_cache or jax_cache_dir()
-    with Sandbox(limits, isolation, cache=cache, secrets_root=problem.root,
-                 cache_writable=warm_cache is not None) as box:
-        ex = Execution(isolation=box.isolation)
-        pending = list(cases)
-        pending_checks = list(checks or [])
-        budget_end = time.monotonic() + limits.total_time_s
-        loaded_before = False
-        while pending or pending_checks:
-            if time.monotonic() >= budget_end:
-                for c in pending:
-                    ex.cases[c["id"]] = Outcome("timeout", detail="not run: the total time limit ran out")
-                break
-            staged = box.stage(source, BUNDLE_ROOT / "grader", {**job, "cases": pending,
-                                                                 "checks": pending_checks})
-            progress = len(ex.cases) + len(ex.checks)
-            last = _run_child(box, staged, ex, budget_end, max_elements * 8)
-            if ex.load is not None and loaded_before:
-                # The file loaded before, so this is no CE: a fresh child that cannot load again (the
-                # budget ran out, or the submission misbehaves on a second load) ends the pending
-                # cases and checks with that outcome; the results already judged stand.
-                failed, ex.load = ex.load, None
-                for c in pending:
-                    ex.cases.setdefault(c["id"], failed)
-                for c in pending_checks:
-                    ex.checks.setdefault(c["id"], failed)
-                break
-            loaded_before = loaded_before or ex.settings is not None
-            if ex.load is not None or ex.judge_error is not None:
-                break
-            if len(ex.cases) + len(ex.checks) == progress:  # died between phases: never loop forever
-                stuck = last or Outcome("garbage", detail="the runner ended without answering")
-                if pending:
-                    ex.cases[pending[0]["id"]] = stuck
-                else:
-                    ex.checks[pending_checks[0]["id"]] = stuck
-            pending = [c for c in pending if c["id"] not in ex.cases]
-            pending_checks = [c for c in pending_checks if c["id"] not in ex.checks]
+    order = sorted(cases, key=lambda c: (c["hidden"] * max(c["T"], 1), c["hidden"], c["T"]))
+    with Sandbox(limits, isolation, secrets_root=problem.root) as rbox, \
+            Sandbox(limits, rbox.isolation, cache=warm_cache or jax_cache_dir(), secrets_root=problem.root,
+                    cache_writable=warm_cache is not None) as ebox:
+        ex = Execution(isolation=rbox.isolation)
+        executor = Executor(ebox, ex, max_elements, budget_end)
+        executor.start()
+        job = {"function": problem.function, "module_class": problem.module_class,
+               "max_elements": max_elements}
+        _runners(rbox, source, job, order, ex, budget_end, max_elements, executor.memory_bytes)
+        ex.peak_memory = max(ex.peak_memory, rbox.memory_peak() or 0)
+        rbox.close()
+        if ex.load is None and ex.judge_error is None:
+            executor.run_all(order)
+        executor.close()
+        ex.peak_memory = max(ex.peak_memory, ebox.memory_peak() or 0)
         if ex.load is not None or ex.judge_error is not None:
             for c in cases:
                 ex.cases.setdefault(c["id"], Outcome("not_run", detail="not run"))
-        peak = box.memory_peak()
-        if peak:
-            ex.peak_memory = max(ex.peak_memory, peak)
     return ex
 
 
-def _run_child(box: Sandbox, job: dict, ex: Execution, budget_end: float,
-               max_payload: int) -> Outcome | None:
-    """Run one child until it is done or stopped; returns how it ended (None: it said done)."""
+def _runners(box: Sandbox, source: bytes, job: dict, order: list[dict], ex: Execution, budget_end: float,
+             max_elements: int, more_memory) -> None:
+    pending = list(order)
+    loaded_before, crash_run, retried = False, 0, set()
+    while pending:
+        if time.monotonic() >= budget_end:
+            for c in pending:
+                ex.cases[c["id"]] = Outcome("timeout", why="total")
+            return
+        staged = box.stage(source, CHILD_DIR, {**job, "cases": pending})
+        answered: dict[str, Outcome] = {}
+        ended = _run_child(box, staged, ex, budget_end, max_elements * 8 + MAX_PROGRAM, answered, more_memory)
+        if ex.judge_error is not None:
+            return
+        if ex.load is not None:
+            if not loaded_before:
+                return                    # CE (or a load limit): the whole run ends
+            # The file loaded before, so this is no CE: a fresh runner that cannot load again ends
+            # the pending cases with that outcome; the results already judged stand.
+            failed, ex.load = ex.load, None
+            for c in pending:
+                ex.cases.setdefault(c["id"], failed)
+            return
+        loaded_before = True
+        if ended is None:                 # a clean end: every answer stands
+            ex.cases.update(answered)
+            pending = [c for c in pending if c["id"] not in ex.cases]
+            continue
+        case_id, outcome = ended
+        if case_id is None:               # died between cases: the first answer it gave takes the blame
+            case_id = next(iter(answered), pending[0]["id"])
+            outcome = Outcome("crash", outcome.time_s, detail=outcome.detail, why="died_after")
+        spec = next(c for c in pending if c["id"] == case_id)
+        if outcome.status == "timeout" and outcome.why != "total" and case_id not in retried:
+            retried.add(case_id)          # confirm a time-out once before it decides other cases
+            job = {**job, "retry": case_id}
+            pending = [spec] + [c for c in pending if c["id"] != case_id]
+            continue
+        ex.cases[case_id] = outcome
+        crash_run = crash_run + 1 if not answered and outcome.status == "crash" else 0
+        if outcome.status == "timeout" and outcome.why != "total":
+            dominate(pending, spec, ex.cases)
+        if crash_run >= CRASH_RUN:
+            for c in pending:
+                ex.cases.setdefault(c["id"], Outcome("not_run", detail=str(CRASH_RUN), why="crash_run"))
+        pending = [c for c in pending if c["id"] not in ex.cases]
+
+
+def dominate(pending: list[dict], spec: dict, cases: dict[str, Outcome]) -> None:
+    """A confirmed time-out decides the cases at least as large in both H and T."""
+    for c in pending:
+        if c["id"] not in cases and c["hidden"] >= spec["hidden"] and c["T"] >= spec["T"]:
+            cases[c["id"]] = Outcome("timeout", detail=spec["id"], why="dominated")
+
+
+def _run_child(box: Sandbox, job: dict, ex: Execution, budget_end: float, max_payload: int,
+               answered: dict[str, Outcome], more_memory) -> tuple[str | None, Outcome] | None:
+    """Run one runner until it is done or stopped. None: it ended cleanly after `done` (its answers
+    are in `answered`); else (the case it was in, or None between cases, and how it ended)."""
     limits = box.limits
     child = box.start(job)
     ex.children += 1
-    frames = _Frames(max_payload)
-    phase, phase_id = "hello", None
-    start = time.monotonic()
+    watch = Watch(box, child, max_payload, limits.output_bytes, more_memory)
+    phase, case_id = "hello", None
+    start = phase_start = time.monotonic()
     deadline = min(start + limits.load_time_s, budget_end)
-    out_count, killed_for = 0, None
-    open_fds = {child.result_fd, child.output_fd}
-    next_watch = next_scratch = phase_start = start
-    tail = bytearray()
+    wanted = {c["id"] for c in job["cases"]}
 
-    def finish(outcome: Outcome) -> None:
-        nonlocal phase
-        if phase == "hello":
-            # A restarted runner still starting when the submission's total time runs out: the
-            # remaining cases are TLE (the caller sees the spent budget), not a judge error.
-            if not (outcome.status == "timeout" and time.monotonic() >= budget_end):
-                ex.judge_error = f"the runner stopped before it started: {outcome.detail or outcome.status}"
-        elif phase == "load":
-            ex.load = outcome
-        elif phase == "case":
-            ex.cases[phase_id] = outcome
-        elif phase == "check":
-            ex.checks[phase_id] = outcome
-        phase = "over"
-
-    while phase not in ("over", "done") and open_fds:
-        now = time.monotonic()
-        if now >= deadline:
-            killed_for = "timeout"
+    def case_limit(cid: str) -> float:
+        return limits.case_time_s * (RETRY_MARGIN if job.get("retry") == cid else 1.0)
+    stop: Stop | None = None
+    while stop is None:
+        got = watch.next(deadline)
+        if isinstance(got, Stop):
+            stop = got
             break
-        if now >= next_watch:
-            used = box.memory_bytes()
-            ex.peak_memory = max(ex.peak_memory, used)
-            # At a cgroup's limit the kernel may reclaim and stall for seconds before an OOM kill:
-            # the first time the limit is hit already decides MLE.
-            if used > limits.memory_mb << 20 or box.hit_memory_limit():
-                killed_for = "memory"
+        head, payload = got
+        kind, now = head["type"], time.monotonic()
+        if phase == "hello" and kind == "ready":
+            phase, phase_start, deadline = "load", now, min(now + limits.load_time_s, budget_end)
+        elif phase == "load" and kind == "loaded":
+            ex.settings, ex.module = head.get("settings"), head.get("module")
+            ex.load_time_s = now - phase_start
+            phase = "between"
+        elif phase == "load" and kind == "load_error":
+            ex.load = Outcome("error", error=head)
+            _end(box, watch, ex)
+            return None
+        elif phase == "between" and kind == "start" and head.get("id") in wanted and head["id"] not in answered:
+            phase, case_id, phase_start = "case", head["id"], now
+            deadline = min(now + case_limit(case_id), budget_end)
+        elif phase == "case" and kind in ("program", "result", "error") and head.get("id") == case_id:
+            answered[case_id] = _answer(head, payload, now - phase_start)
+            if head.get("oversized"):      # the channel is out of step now: end this child
+                stop = Stop("garbage", "oversized")
                 break
-            if box.isolation != "bwrap" and now >= next_scratch:
-                if box.over_scratch():
-                    killed_for = "scratch"
-                    break
-                next_scratch = now + SCRATCH_EVERY
-            next_watch = now + WATCH_EVERY
-        ready, _, _ = select.select(list(open_fds), [], [], max(0.0, min(deadline, next_watch) - now))
-        for fd in ready:
-            try:
-                data = os.read(fd, 1 << 16)
-            except OSError:
-                data = b""
-            if not data:
-                open_fds.discard(fd)
-                continue
-            if fd == child.output_fd:
-                if len(ex.output_head.encode()) < OUTPUT_HEAD:
-                    ex.output_head += data[:OUTPUT_HEAD].decode("utf-8", "replace")
-                tail = (tail + data)[-OUTPUT_HEAD:]
-                out_count += len(data)
-                ex.output_bytes += len(data)
-                if out_count > limits.output_bytes:
-                    killed_for = "output"
-                continue
-            frames.feed(data)
-            try:
-                while phase not in ("over", "done") and (frame := frames.next()) is not None:
-                    before = phase
-                    phase, phase_id, deadline = _on_frame(frame, phase, phase_id, deadline, ex, limits,
-                                                          budget_end, finish, phase_start)
-                    if phase != before:
-                        phase_start = time.monotonic()
-            except ValueError as e:
-                killed_for = "garbage"
-                tail += f"\n[result channel: {e}]".encode()
-        if killed_for:
-            break
-
-    if phase == "done":
-        box.kill()
+            phase, case_id = "between", None
+        elif phase == "between" and kind == "done":
+            code = watch.wait_exit(EXIT_WAIT_S)
+            _end(box, watch, ex)
+            if code == 0:
+                return None
+            detail = _describe_exit(code) if code is not None else "it did not exit after finishing"
+            return None, Outcome("crash", detail=detail)
+        else:
+            stop = Stop("garbage", f"an unexpected {kind!r} frame while {phase} {case_id or ''}".rstrip())
+    status = _end(box, watch, ex)
+    outcome = _stopped(stop, status, box, watch, time.monotonic() - phase_start, budget_end)
+    if phase == "hello":
+        if not (outcome.status == "timeout" and time.monotonic() >= budget_end):
+            ex.judge_error = f"the runner stopped before it started: {outcome.detail or outcome.status}"
+        else:
+            ex.load = Outcome("timeout", why="total")
         return None
+    if phase == "load":
+        ex.load, ex.load_time_s = outcome, outcome.time_s
+        return None
+    return (case_id if phase == "case" else None), outcome
+
+
+def _answer(head: dict, payload: bytes, elapsed: float) -> Outcome:
+    kind = head["type"]
+    if kind == "error":
+        return Outcome("error", elapsed, header=head, error=head)
+    if kind == "program":
+        return Outcome("result", elapsed, program=payload, observed=head.get("observed"))
+    split = min(head.get("data_nbytes", 0), len(payload))
+    return Outcome("result", elapsed, header=head, data=payload[:split], program=payload[split:] or None,
+                   observed=head.get("observed"), fallback=head.get("fallback") or "unknown")
+
+
+def _end(box: Sandbox, watch: Watch, ex: Execution) -> int | None:
     status = box.kill()
-    detail = _describe_exit(status)
-    tail_text = tail.decode("utf-8", "replace")
+    ex.output_bytes += watch.output_bytes
+    if len(ex.output_head.encode()) < 4096:
+        ex.output_head += watch.output_head
+    ex.peak_memory = max(ex.peak_memory, watch.peak)
+    return status
+
+
+def _stopped(stop: Stop, status: int | None, box: Sandbox, watch: Watch, elapsed: float,
+             budget_end: float) -> Outcome:
+    """The outcome of a child that was stopped or died, from what the grader itself observed."""
+    reason = {"timeout": "timeout", "memory": "memory", "output": "output", "garbage": "garbage",
+              "scratch": "scratch"}.get(stop.reason)
+    tail = watch.tail.decode("utf-8", "replace")
     # An allocation abort says so on stderr, but so could the submission's own prints: the text
     # counts only for a death by signal (abort, segfault), never for a chosen exit status.
     by_signal = status is not None and (status < 0 or status > 128)
-    if killed_for is None and (box.hit_memory_limit() or
-                               (by_signal and any(h in tail_text for h in MEMORY_HINTS))):
-        killed_for = "memory"
-    if killed_for is None and status in (-signal.SIGXCPU, 128 + signal.SIGXCPU):
-        killed_for = "timeout"
-    elapsed = time.monotonic() - phase_start     # the phase's own time: what its limit bounds
-    if killed_for == "timeout" and time.monotonic() >= budget_end:
-        detail = "the total time limit ran out"
-    outcome = Outcome({"timeout": "timeout", "memory": "memory", "output": "output", "garbage": "garbage",
-                       "scratch": "scratch", None: "crash"}[killed_for], time_s=elapsed, detail=detail)
-    if phase == "hello":
-        ex.output_head = ex.output_head or tail_text
-    if phase == "load":
-        ex.load_time_s = elapsed
-    finish(outcome)
-    return outcome
-
-
-def _on_frame(frame, phase, phase_id, deadline, ex: Execution, limits, budget_end, finish, phase_start):
-    head, payload = frame
-    kind = head["type"]
-    now = time.monotonic()
-    if phase == "hello" and kind == "ready":
-        return "load", None, min(now + limits.load_time_s, budget_end)
-    if phase == "load" and kind == "loaded":
-        ex.settings = head.get("settings")
-        ex.load_time_s = now - phase_start
-        return "between", None, min(now + limits.case_time_s, budget_end)
-    if phase == "load" and kind == "load_error":
-        finish(Outcome("error", error=head))
-        return "over", None, deadline
-    if phase == "between" and kind == "start" and isinstance(head.get("id"), str):
-        is_check = head["id"].startswith("check:")
-        return ("check" if is_check else "case"), head["id"].removeprefix("check:"), \
-            min(now + limits.case_time_s, budget_end)
-    if phase == "case" and kind in ("result", "error") and head.get("id") == phase_id:
-        ex.cases[phase_id] = Outcome("result" if kind == "result" else "error",
-                                     time_s=now - phase_start, header=head, data=payload,
-                                     error=head if kind == "error" else None)
-        if head.get("oversized"):        # the channel is out of step now: end this child
-            ex.cases[phase_id].detail = "oversized"
-            return "over", None, deadline
-        return "between", None, min(now + limits.case_time_s, budget_end)
-    if phase == "check" and kind == "check" and head.get("id") == phase_id:
-        ex.checks[phase_id] = Outcome("result", header=head)
-        return "between", None, min(now + limits.case_time_s, budget_end)
-    if phase == "between" and kind == "done":
-        return "done", None, deadline
-    raise ValueError(f"an unexpected {kind!r} frame while {phase} {phase_id or ''}".rstrip())
+    if reason is None and (box.hit_memory_limit() or (by_signal and any(h in tail for h in MEMORY_HINTS))):
+        reason = "memory"
+    if reason is None and status in (-signal.SIGXCPU, 128 + signal.SIGXCPU):
+        reason = "timeout"
+    total = reason == "timeout" and time.monotonic() >= budget_end
+    return Outcome(reason or "crash", time_s=elapsed, why="total" if total else "",
+                   detail=stop.detail if reason == "garbage" else _describe_exit(status))
 
 
 def _describe_exit(status: int | None) -> str:
@@ -342,3 +272,5 @@ def _describe_exit(status: int | None) -> str:
             name = f"signal {num}"
         return f"killed by {name}"
     return f"exited with status {status}"
+
+

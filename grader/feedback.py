@@ -14,7 +14,7 @@ import numpy as np
 from .cases import GoldenCase
 from .compare import Judged, clip
 from . import JudgeError
-from .runner import PINNED
+from .child.common import PINNED
 from .variants import Variants, diagnose, label
 
 ALLOWED_IMPORTS = "jax, flax, numpy and the Python standard library"

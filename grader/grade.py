@@ -10,6 +10,7 @@ import hashlib
 import platform
 import time
 import traceback
+from dataclasses import replace
 from functools import lru_cache
 from pathlib import Path
 
@@ -17,7 +18,8 @@ from . import BUNDLE_ROOT, GraderError, UsageError
 from .cases import Golden, GoldenCase, job_cases, library_versions, load_golden
 from .compare import Judged, clip, judge, to_case_verdict
 from .drift import guard
-from .execute import Execution, Outcome, run
+from .checks import decide
+from .execute import Outcome, run
 from .feedback import Diagnosis, dedupe, hint_for_shape, hints_for_error, hints_for_settings, output_excerpt
 from .problem import Problem
 from .submission import Source, resolve
@@ -25,7 +27,25 @@ from .variants import for_grading
 from .verdict import CaseVerdict, CheckVerdict, Verdict, case_points, check_points, top_level
 
 SETS = {"public": ("public",), "hidden": ("hidden",), "all": ("public", "hidden")}
-CHECK_CONFIG = {"hidden": 6, "T": 5, "seed": 3}   # a small module the structure checks inspect
+# Why a case's function could not be exported (the runner's code), as the student reads it.
+NOT_EXPORTED = {
+    "numpy": "it converts traced values to NumPy",
+    "concrete_values": "it needs concrete values (Python control flow or float() on arrays)",
+    "callback": "it uses a host callback",
+    "not_one_array": "it does not return one array",
+    "untraceable": "it cannot be traced with jax.jit",
+}
+UNFIT = {   # the executor's reasons for refusing to run a program (child/executor.py, child/hlo.py)
+    "host_callback": "your program calls back into Python (jax.pure_callback / io_callback), which the "
+                     "grader does not run: compute with jax.numpy only",
+    "custom_call": "your program uses a custom call the grader does not run",
+    "host_transfer": "your program sends or receives data from the host, which the grader does not run",
+    "effects": "your program has side effects the grader does not run (callbacks)",
+    "wrong_signature": "the exported program does not take one (hidden,) float32 input and return one array",
+    "not_for_cpu": "the exported program was not made for the CPU",
+    "external_function": "your program calls a function it does not define",
+    "too_large": "your program is too large to run",
+}
 LOAD_VERDICT = {"error": "CE", "crash": "CE", "garbage": "CE", "timeout": "TLE", "memory": "MLE",
                 "output": "OLE", "scratch": "RTE"}
 
@@ -91,9 +111,8 @@ def _grade(problem: Problem, source: Source, goldens: list[Golden], sets: str, i
     points = case_points(problem, SETS[sets])
     if source.problem:
         return _not_loaded(problem, source, golden, points, "CE", source.problem, _level(isolation), t0, {})
-    checks_job = [{"id": c.id, **CHECK_CONFIG} for c in problem.checks]
-    ex = run(problem, source.code, job_cases(golden), checks=checks_job, isolation=isolation)
-    internal = {"children": ex.children, "peak_memory_mb": round(ex.peak_memory / 2**20, 1),
+    ex = run(problem, source.code, job_cases(golden), isolation=isolation)
+    internal = {"children": ex.children, "executors": ex.executors, "peak_memory_mb": round(ex.peak_memory / 2**20, 1),
                 "output_bytes": ex.output_bytes, "output_head": output_excerpt(ex.output_head, ex.output_bytes),
                 "load_time_s": ex.load_time_s}
     if ex.judge_error:
@@ -106,8 +125,11 @@ def _grade(problem: Problem, source: Source, goldens: list[Golden], sets: str, i
     diagnosis = Diagnosis(lambda: for_grading(problem, goldens[0].fingerprint), problem.rtol, problem.atol)
     cases, exact = [], {}
     for g in golden:
-        out = ex.cases.get(g.spec.id) or Outcome("not_run", detail="not run")
+        out = _readable(ex.cases.get(g.spec.id) or Outcome("not_run", detail="not run"))
         j: Judged = diagnosis.note(g, judge(g, out, problem.rtol, problem.atol, hidden=g.spec.set == "hidden"))
+        if out.fallback:
+            j = replace(j, message=f"{j.message} (computed by a plain call: your function could not be "
+                        f"exported because {NOT_EXPORTED.get(out.fallback, NOT_EXPORTED['untraceable'])})")
         if out.status == "result":  # a setting flipped inside lax_scan_in_module shows only here
             feedback += hints_for_settings((out.header or {}).get("settings"))
         cases.append(to_case_verdict(g, j, points[g.spec.id], out.time_s))
@@ -117,8 +139,8 @@ def _grade(problem: Problem, source: Source, goldens: list[Golden], sets: str, i
     internal["exact_errors"] = exact
     internal["variants"] = diagnosis.state
     feedback += diagnosis.hints()
-    checks = _checks(problem, ex, any(c.verdict == "AC" for c in cases))
-    feedback += [f"Check {c.id}: {c.message}" for c in checks if not c.passed and "while checking" not in c.message]
+    checks = decide(problem, ex, golden, any(c.verdict == "AC" for c in cases))
+    feedback += [f"Check {c.id}: {c.message}" for c in checks if not c.passed]
     verdict = top_level(tuple(cases), checks)
     return _verdict(problem, source, verdict, tuple(cases), checks, dedupe(feedback), ex.isolation, t0,
                     internal)
@@ -157,21 +179,13 @@ def _checks_not_run(problem: Problem, message: str) -> tuple[CheckVerdict, ...]:
                  for c, p in zip(problem.checks, check_points(problem).values()))
 
 
-def _checks(problem: Problem, ex: Execution, earned: bool) -> tuple[CheckVerdict, ...]:
-    """Check results; their points count only once some case passes (a stub earns nothing)."""
-    out = []
-    for spec, pts in zip(problem.checks, check_points(problem).values()):
-        o = ex.checks.get(spec.id)
-        if o is not None and o.status == "result" and o.header is not None:
-            passed, msg = bool(o.header.get("passed")), clip(str(o.header.get("message", "")), 1000)
-        else:
-            passed = False
-            msg = f"the check could not run ({o.status}{': ' + o.detail if o and o.detail else ''})" \
-                if o else "the check did not run"
-        if passed and not earned:
-            msg += " (its points count once a case passes)"
-        out.append(CheckVerdict(spec.id, spec.required, passed, pts if passed and earned else 0.0, pts, msg))
-    return tuple(out)
+def _readable(out: Outcome) -> Outcome:
+    """An executor's refusal to run a program, worded for the student (a code arrives)."""
+    err = out.error or {}
+    if out.status == "error" and err.get("etype") == "UnfitProgram":
+        text = UNFIT.get(str(err.get("message")), "the grader cannot run your exported program")
+        return replace(out, error={"etype": "UnfitProgram", "message": text, "frames": [], "memory": False})
+    return out
 
 
 def _verdict(problem, source: Source, code, cases, checks, feedback, isolation, t0, internal) -> Verdict:

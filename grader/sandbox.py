@@ -36,7 +36,6 @@ from .memcg import cgroup_oom_count, cgroup_peak, cgroup_pids, cgroup_usage, mak
 from .proctree import descendants, kill_uid, pids_of_uid, remove_files_of, remove_ipc_of, rss_bytes, shared_usage
 
 SLOT_DIR = Path("/run/lax-scan-grader") if os.geteuid() == 0 else None
-RUNNER_FILES = ("runner.py", "structure.py")
 ENV_KEEP_PREFIXES = ("OPENBLAS_",)
 # The watchdog kills at memory_mb of anonymous + shm memory; the cgroup's hard limit sits this much
 # higher, for the mapped libraries and page cache it also charges, so a hog meets the watchdog (a
@@ -131,8 +130,10 @@ class Sandbox:
         os.chmod(path, mode if self.uid is not None else mode & 0o700)
 
     # -- start -------------------------------------------------------------------------------
-    def stage(self, source: bytes, runner_dir: Path, job: dict) -> dict:
-        """Lay out the scratch folder for one child; returns the job as the child will see it."""
+    def stage(self, source: bytes | None, child_dir: Path, job: dict, script: str = "runner.py") -> dict:
+        """Lay out the scratch folder for one child: the sandbox-side package (grader/child) and, for
+        the runner, the submission (the executor gets none: source None). Returns the job as the child
+        will see it."""
         if self.uid is not None:     # what a previous child of this submission left in shared places
             self._clean_slot(self.uid)
         # The slot uid may pass through the scratch folder (bwrap binds from it) but not list it.
@@ -142,14 +143,14 @@ class Sandbox:
             (self.scratch / sub).mkdir(mode=0o700)
         for sub in ("judge", "submission"):
             self._for_slot(self.scratch / sub, 0o750)
-        for name in RUNNER_FILES:
-            if (runner_dir / name).exists():
-                shutil.copyfile(runner_dir / name, self.scratch / "judge" / name)
-                self._for_slot(self.scratch / "judge" / name, 0o640)
-        (self.scratch / "submission" / "solution.py").write_bytes(source)
-        self._for_slot(self.scratch / "submission" / "solution.py", 0o640)
+        for path in sorted(child_dir.glob("*.py")):
+            shutil.copyfile(path, self.scratch / "judge" / path.name)
+            self._for_slot(self.scratch / "judge" / path.name, 0o640)
         inside = Path("/") if self.isolation == "bwrap" else self.scratch
-        job = {**job, "submission": str(inside / "submission" / "solution.py")}
+        if source is not None:
+            (self.scratch / "submission" / "solution.py").write_bytes(source)
+            self._for_slot(self.scratch / "submission" / "solution.py", 0o640)
+            job = {**job, "submission": str(inside / "submission" / "solution.py")}
         if self.isolation == "uid":
             job["seccomp"] = True      # uid mode's only network barrier: the runner loads it first
         if self.cache is not None and self.cache.is_dir():
@@ -161,7 +162,9 @@ class Sandbox:
                 os.chmod(self.scratch / sub, 0o700)
         return job
 
-    def start(self, job: dict) -> Child:
+    def start(self, job: dict, stdin_fd: int | None = None, script: str = "runner.py") -> Child:
+        """Start the child's `script` (from the staged judge folder); `stdin_fd` becomes its fd 0
+        (the executor's requests), else /dev/null."""
         import json
         result_r, result_w = os.pipe()
         out_r, out_w = os.pipe()
@@ -171,12 +174,13 @@ class Sandbox:
         self._for_slot(job_file, 0o640)
         inside_judge = "/judge" if self.isolation == "bwrap" else str(self.scratch / "judge")
         py = "/venv/bin/python" if self.isolation == "bwrap" else str(venv_python())
-        argv = [py, "-I", f"{inside_judge}/runner.py", f"{inside_judge}/job.json"]
+        argv = [py, "-I", f"{inside_judge}/{script}", f"{inside_judge}/job.json"]
         if self.isolation == "bwrap":
             argv = bwrap_argv(self.scratch, self.limits, self.cache) + argv
         cwd = None if self.isolation == "bwrap" else str(self.scratch / "work")
         try:
-            proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out_w, stderr=out_w,
+            proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL if stdin_fd is None else stdin_fd,
+                                    stdout=out_w, stderr=out_w,
                                     pass_fds=(result_w,), cwd=cwd, env=self._env(),
                                     preexec_fn=self._preexec, close_fds=True)
         except OSError as e:

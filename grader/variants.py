@@ -24,7 +24,7 @@ from . import BUNDLE_ROOT, JudgeError, UsageError
 from .cases import environment_fingerprint, fmt32, load_golden, make_x, read_data_file
 from .compare import within_tolerance
 from .problem import Problem
-from .runner import PINNED
+from .child.common import PINNED
 
 # Ordered: diagnosis reports the first that matches. `says` is shown to students, so it names the
 # mistake and the fix and never a value.

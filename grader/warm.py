@@ -20,7 +20,6 @@ import numpy as np
 from . import JudgeError, UsageError
 from .cases import job_cases, load_golden
 from .execute import run
-from .grade import CHECK_CONFIG
 from .problem import Problem
 from .jaxcache import jax_cache_dir
 
@@ -51,21 +50,19 @@ def warm(problem: Problem, cache: Path | None = None) -> Warmed:
     else:
         fresh.mkdir()
     try:
+        # The executor compiles the reference's exported programs and writes the cache: a student's
+        # program that lowers to the same StableHLO then compiles nothing.
+        ex = run(problem, reference.read_bytes(), job_cases(golden), isolation="process", warm_cache=fresh)
+        if ex.judge_error or ex.load is not None:
+            raise JudgeError(f"warming: the reference did not run: {ex.judge_error or ex.load}")
         compiled = 0
-        for jit in (True, False):
-            # The structure checks call the submission eagerly at their own small size: warm that too.
-            checks = [{"id": c.id, **CHECK_CONFIG} for c in problem.checks] if jit else None
-            ex = run(problem, reference.read_bytes(), job_cases(golden), isolation="process",
-                     checks=checks, extra_job={"jit": jit}, warm_cache=fresh)
-            if ex.judge_error or ex.load is not None:
-                raise JudgeError(f"warming: the reference did not run: {ex.judge_error or ex.load}")
-            for g in golden:
-                out = ex.cases[g.spec.id]
-                got = np.frombuffer(out.data or b"", dtype="<f4")
-                if out.status != "result" or got.tobytes() != g.expected.astype("<f4").tobytes():
-                    raise JudgeError(f"warming: the reference {'compiled' if jit else 'called plainly'} "
-                                     f"does not reproduce case {g.spec.id} bit for bit: run `make regen`")
-                compiled += bool(jit and (out.header or {}).get("compiled"))
+        for g in golden:
+            out = ex.cases[g.spec.id]
+            got = np.frombuffer(out.data or b"", dtype="<f4")
+            if out.status != "result" or got.tobytes() != g.expected.astype("<f4").tobytes():
+                raise JudgeError(f"warming: the reference's exported program does not reproduce case "
+                                 f"{g.spec.id} bit for bit: run `make regen`")
+            compiled += out.stage == "executor"
         _readable(fresh)
         _replace(fresh, target)
     finally:

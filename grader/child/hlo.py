@@ -1,0 +1,384 @@
+"""Structure of an exported program, read from its StableHLO by data flow (runs in the executor).
+
+What is verified is what produces the program's one output: it must be the recurrence's carry, the
+step c -> tanh(c @ W) applied T times in all to tanh(x @ W), for one W shared by every step, inside
+one loop whose trip count times the steps per trip (plus a remainder smaller than that, as
+`scan(unroll=k)` leaves) is T. For T = 0 there is no step. A loop or a scan elsewhere in the program
+whose result is not that carry counts for nothing; steps outside a loop beyond the remainder are an
+unrolled Python loop. Host callbacks, host transfers and custom calls outside jax.export's stable CPU
+set make a program unfit to run at all.
+
+The program is read as an expression graph: calls are inlined, a while loop's results are symbols of
+that loop, and every node is interned, so "the same W" means the same node.
+"""
+from __future__ import annotations
+
+import re
+import sys
+from dataclasses import dataclass
+
+MAX_NODES = 200_000          # a program larger than this is not analysed (nor is it plausible)
+FORBIDDEN_OPS = ("stablehlo.send", "stablehlo.recv", "stablehlo.infeed", "stablehlo.outfeed")
+EXTRA_TARGETS = ("Sharding", "SPMDFullToShardShape", "SPMDShardToFullShape", "annotate_device_placement",
+                 "AllocateBuffer")
+
+
+@dataclass(frozen=True)
+class Structure:
+    ok: bool
+    reason: str                # a code: the grader words it (grader/checks.py)
+    trips: int | None = None   # the loop's trip count
+    per_trip: int | None = None  # steps per trip
+    outside: int = 0           # steps outside the loop (the unroll remainder)
+
+    def as_dict(self) -> dict:
+        return {"ok": self.ok, "reason": self.reason, "trips": self.trips, "per_trip": self.per_trip,
+                "outside": self.outside}
+
+
+class Unfit(Exception):
+    """The program must not be compiled (a host callback, a custom call, a host transfer)."""
+
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
+
+
+def allowed_custom_calls() -> set[str]:
+    from jax._src.export import _export
+    return set(getattr(_export, "_CPU_FFI_KERNELS", ())) | set(EXTRA_TARGETS)
+
+
+_CONTEXT = None
+
+
+def _context():
+    """One MLIR context for the executor's life (making one costs ~20 ms)."""
+    global _CONTEXT
+    if _CONTEXT is None:
+        from jax._src.interpreters import mlir as jmlir
+        _CONTEXT = jmlir.make_ir_context()
+    return _CONTEXT
+
+
+def screen(module, allowed: set[str]) -> None:
+    """Raise Unfit for anything that must not be compiled, anywhere in the module."""
+    from jax._src.lib.mlir import ir
+    count = 0
+
+    def walk(op):
+        nonlocal count
+        count += 1
+        if count > MAX_NODES:
+            raise Unfit("too_large")
+        name = op.name
+        if name in FORBIDDEN_OPS:
+            raise Unfit("host_transfer")
+        if name == "stablehlo.custom_call":
+            target = ir.StringAttr(op.attributes["call_target_name"]).value
+            if "callback" in target.lower():
+                raise Unfit("host_callback")
+            if target not in allowed:
+                raise Unfit("custom_call")
+        if name == "func.func" and len(op.regions[0].blocks) == 0:
+            raise Unfit("external_function")
+        for region in op.regions:
+            for block in region.blocks:
+                for inner in block.operations:
+                    walk(inner.operation)
+
+    for op in module.body.operations:
+        walk(op.operation)
+
+
+class _Graph:
+    """The module's values, resolved lazily and canonically: a reference is ("arg", i),
+    ("op", op, result number, env), ("result", loop, n) for a while loop's result or ("var", loop, i)
+    for a loop variable; calls are inlined (a callee's value is resolved in an environment mapping its
+    arguments to the caller's references), so "the same W" is the same reference."""
+
+    def __init__(self, module):
+        from jax._src.lib.mlir import ir
+        self.ir = ir
+        self.funcs = {ir.StringAttr(op.attributes["sym_name"]).value: op.operation
+                      for op in module.body.operations if op.operation.name == "func.func"}
+        self.envs: list[dict] = []
+        self.env_index: dict[tuple, int] = {}
+        self.memo: dict = {}
+        self.resolved = 0
+
+    def env(self, key: tuple, mapping) -> int:
+        got = self.env_index.get(key)
+        if got is None:
+            got = self.env_index[key] = len(self.envs)
+            self.envs.append(dict(mapping))
+        return got
+
+    def ref(self, value, env_id: int) -> tuple:
+        key = (value, env_id)
+        got = self.memo.get(key)
+        if got is not None:
+            return got
+        self.resolved += 1
+        if self.resolved > MAX_NODES:
+            raise Unfit("too_large")
+        ir = self.ir
+        value = value if isinstance(value, (ir.BlockArgument, ir.OpResult)) else value.maybe_downcast()
+        if isinstance(value, ir.BlockArgument):
+            got = self.envs[env_id][value]
+        else:
+            op, n = value.owner.operation, value.result_number
+            if op.name == "func.call":
+                callee = self.funcs[ir.FlatSymbolRefAttr(op.attributes["callee"]).value]
+                got = self.call(callee, tuple(self.ref(v, env_id) for v in op.operands))[n]
+            elif op.name == "stablehlo.while":
+                got = ("result", ("loop", op, env_id), n)
+            else:
+                got = ("op", op, n, env_id)
+        self.memo[key] = got
+        return got
+
+    def call(self, func, args: tuple) -> tuple:
+        block = func.regions[0].blocks[0]
+        env_id = self.env(("call", func, args), zip(block.arguments, args))
+        ret = [op.operation for op in block.operations][-1]
+        return tuple(self.ref(v, env_id) for v in ret.operands)
+
+    def loop_parts(self, loop: tuple):
+        """(init refs, body return refs, cond ref, loop var refs) of a loop."""
+        _tag, op, env_id = loop
+        init = tuple(self.ref(v, env_id) for v in op.operands)
+        lvars = tuple(("var", loop, i) for i in range(len(init)))
+        outs = []
+        for r_index in (0, 1):
+            block = op.regions[r_index].blocks[0]
+            inner = dict(self.envs[env_id])
+            inner.update(zip(block.arguments, lvars))
+            inner_id = self.env(("region", loop, r_index), inner)
+            ret = [o.operation for o in block.operations][-1]
+            outs.append(tuple(self.ref(v, inner_id) for v in ret.operands))
+        return init, outs[1], outs[0][0], lvars
+
+
+def _attr_names(op) -> list[str]:
+    return [a.name if hasattr(a, "name") else a for a in op.attributes]
+
+
+def _ints(text: str) -> list[int]:
+    m = re.search(r"\[([\d,\s]*)\]", text)
+    return [int(t) for t in m.group(1).split(",") if t.strip()] if m else []
+
+
+def _scalar(text: str) -> int | None:
+    m = re.fullmatch(r"dense<(-?\d+)> : tensor<[su]?i\d+>", text.strip())
+    return int(m.group(1)) if m else None
+
+
+class _Reader:
+    """Questions about references: what op made it, its attributes, operands and type."""
+
+    def __init__(self, g: _Graph):
+        self.g = g
+
+    def name(self, ref: tuple) -> str | None:
+        return ref[1].name if ref[0] == "op" else None
+
+    def attr(self, ref: tuple, key: str) -> str:
+        op = ref[1]
+        return str(op.attributes[key]) if key in _attr_names(op) else ""
+
+    def operands(self, ref: tuple) -> tuple:
+        _tag, op, _n, env_id = ref
+        return tuple(self.g.ref(v, env_id) for v in op.operands)
+
+    def type(self, ref: tuple) -> str:
+        kind = ref[0]
+        if kind == "op":
+            return str(ref[1].results[ref[2]].type)
+        if kind == "arg":
+            return ref[2]
+        if kind == "result":
+            return str(ref[1][1].results[ref[2]].type)
+        if kind == "var":
+            return str(ref[1][1].regions[1].blocks[0].arguments[ref[2]].type)
+        return ""
+
+    def constant(self, ref: tuple) -> int | None:
+        return _scalar(self.attr(ref, "value")) if self.name(ref) == "stablehlo.constant" else None
+
+    def strip(self, ref: tuple) -> tuple:
+        """Through value-preserving wrappers: a float convert, a copy, a same-type reshape."""
+        while self.name(ref) in ("stablehlo.convert", "stablehlo.reshape", "stablehlo.copy"):
+            (inner,) = self.operands(ref)
+            same = self.type(inner) == self.type(ref)
+            widen = self.name(ref) == "stablehlo.convert" and _float(self.type(inner)) and _float(self.type(ref)) \
+                and _shape(self.type(inner)) == _shape(self.type(ref))
+            if not (same or widen):
+                break
+            ref = inner
+        return ref
+
+    def matrix(self, ref: tuple) -> tuple[tuple, bool]:
+        """(W's reference, whether it was transposed)."""
+        if self.name(ref) == "stablehlo.transpose":
+            perm = self.attr(ref, "permutation")
+            if re.findall(r"-?\d+", perm.split(":", 1)[-1]) == ["1", "0"]:
+                return self.strip(self.operands(ref)[0]), True
+        return ref, False
+
+    def step(self, ref: tuple) -> tuple[tuple, tuple] | None:
+        """(carry, W) when ref is tanh(carry @ W) in the recurrence's orientation."""
+        ref = self.strip(ref)
+        if self.name(ref) != "stablehlo.tanh":
+            return None
+        return self.matmul(self.operands(ref)[0])
+
+    def matmul(self, ref: tuple) -> tuple[tuple, tuple] | None:
+        ref = self.strip(ref)
+        if self.name(ref) != "stablehlo.dot_general" or len(ref[1].operands) != 2:
+            return None
+        dims = self.attr(ref, "dot_dimension_numbers")
+        if "batching" in dims:
+            return None
+        lhs_c = _ints(dims.split("lhs_contracting_dimensions")[1]) if "lhs_contracting_dimensions" in dims else []
+        rhs_c = _ints(dims.split("rhs_contracting_dimensions")[1]) if "rhs_contracting_dimensions" in dims else []
+        a, b = self.operands(ref)
+        ra, rb = len(_shape(self.type(a))), len(_shape(self.type(b)))
+        if ra == 1 and rb == 2 and lhs_c == [0] and rhs_c in ([0], [1]):
+            vec, mat, flipped = a, b, rhs_c == [1]
+        elif ra == 2 and rb == 1 and rhs_c == [0] and lhs_c in ([0], [1]):
+            vec, mat, flipped = b, a, lhs_c == [1]
+        else:
+            return None
+        base, transposed = self.matrix(self.strip(mat))
+        if flipped != transposed:        # c @ W.T: the transposed-W mistake
+            return None
+        return self.strip(vec), base
+
+
+def _shape(type_text: str) -> tuple:
+    m = re.match(r"tensor<([^>]*)>", type_text)
+    return tuple(m.group(1).split("x")[:-1]) if m else ("?",)
+
+
+def _float(type_text: str) -> bool:
+    return bool(re.search(r"x?(f16|bf16|f32|f64)>$", type_text))
+
+
+def check(serialized: bytes, T: int) -> Structure:
+    """The structure verdict of an exported program (its `mlir_module_serialized`, a portable
+    artifact) for a case with T steps. Raises Unfit when it must not be compiled at all."""
+    from jax._src.lib import _jax
+    sys.setrecursionlimit(max(sys.getrecursionlimit(), 20000))
+    with _context():
+        module = _jax.mlir.deserialize_portable_artifact(serialized)
+        screen(module, allowed_custom_calls())
+        return _verify(module, T)
+
+
+def _verify(module, T: int) -> Structure:
+    g = _Graph(module)
+    main = g.funcs.get("main")
+    if main is None:
+        return Structure(False, "not_one_output")
+    block = main.regions[0].blocks[0]
+    ret = [op.operation for op in block.operations][-1]
+    if len(block.arguments) != 1 or len(ret.operands) != 1:
+        return Structure(False, "not_one_output")
+    x = ("arg", 0, str(block.arguments[0].type))
+    out = g.call(main, (x,))[0]
+    return _recurrence(_Reader(g), out, x, T)
+
+
+def _steps(r: _Reader, ref: tuple, stop: tuple, W: tuple | None) -> tuple[tuple, int, tuple | None] | str:
+    """Peel steps tanh(c @ W) off ref down to (not including) a step whose carry is `stop`:
+    (what is left, how many steps, W), or a reason code when the steps disagree on W."""
+    count = 0
+    while (s := r.step(ref)) is not None and s[0] != stop:
+        if W is not None and s[1] != W:
+            return "w_not_shared"
+        W, ref, count = s[1], s[0], count + 1
+    return ref, count, W
+
+
+def _recurrence(r: _Reader, out: tuple, x: tuple, T: int) -> Structure:
+    peeled = _steps(r, r.strip(out), x, None)
+    if isinstance(peeled, str):
+        return Structure(False, peeled)
+    e, after, W = peeled
+    trips = per_trip = None
+    before = 0
+    if e[0] == "result":
+        loop, j = e[1], e[2]
+        init, body, cond, lvars = r.g.loop_parts(loop)
+        trips = _trips(r, init, body, cond, lvars)
+        if trips is None:
+            return Structure(False, "loop_count_unknown")
+        inside = _steps(r, r.strip(body[j]), lvars[j], None)
+        if isinstance(inside, str):
+            return Structure(False, inside, trips)
+        c, per_trip, wloop = inside
+        last = r.step(c) if per_trip or c != lvars[j] else None
+        if last is not None and last[0] == lvars[j]:          # the step that reads the loop's carry
+            per_trip, wloop = per_trip + 1, wloop if wloop is not None else last[1]
+            if last[1] != wloop:
+                return Structure(False, "w_not_shared", trips)
+            c = lvars[j]
+        if per_trip == 0 or c != lvars[j]:
+            return Structure(False, "loop_body_not_step", trips)
+        if wloop[0] != "var" or wloop[1] != loop or body[wloop[2]] != wloop:
+            return Structure(False, "w_not_shared", trips, per_trip)
+        if W is not None and init[wloop[2]] != W:
+            return Structure(False, "w_not_shared", trips, per_trip)
+        W = init[wloop[2]]
+        peeled = _steps(r, r.strip(init[j]), x, W)
+        if isinstance(peeled, str):
+            return Structure(False, peeled, trips, per_trip)
+        e, before, W = peeled
+    outside = after + before
+    first = r.step(e)
+    if first is None or first[0] != x:
+        reason = "several_loops" if e[0] == "result" else \
+            ("output_not_recurrence" if trips is None and outside == 0 else "init_not_tanh_xw")
+        return Structure(False, reason, trips, per_trip, outside)
+    if W is not None and first[1] != W:
+        return Structure(False, "w_not_shared", trips, per_trip, outside)
+    if trips is None:
+        return Structure(T == 0 and outside == 0, "ok" if T == 0 and outside == 0 else "no_loop", None, None,
+                         outside)
+    if outside >= per_trip:
+        return Structure(False, "unrolled_steps", trips, per_trip, outside)
+    if trips * per_trip + outside != T:
+        return Structure(False, "wrong_step_count", trips, per_trip, outside)
+    return Structure(True, "ok", trips, per_trip, outside)
+
+
+_DIRECTIONS = {"LT": "<", "LE": "<=", "GT": ">", "GE": ">="}
+_MIRROR = {"<": ">", "<=": ">=", ">": "<", ">=": "<="}
+
+
+def _trips(r: _Reader, init: tuple, body: tuple, cond: tuple, lvars: tuple) -> int | None:
+    """The loop's trip count: a counter that starts at a constant, steps by one, and is compared with
+    a constant in the loop's condition; None when the loop is not of that form."""
+    if r.name(cond) != "stablehlo.compare":
+        return None
+    words = re.findall(r"[A-Z]{2}", r.attr(cond, "comparison_direction"))
+    kind = _DIRECTIONS.get(words[-1] if words else "")
+    a, b = (r.strip(o) for o in r.operands(cond))
+    if a in lvars and r.constant(b) is not None:
+        i, limit = lvars.index(a), r.constant(b)
+    elif b in lvars and r.constant(a) is not None:
+        i, limit, kind = lvars.index(b), r.constant(a), _MIRROR.get(kind or "")
+    else:
+        return None
+    start, step = r.constant(init[i]), body[i]
+    if start is None or r.name(step) != "stablehlo.add":
+        return None
+    others = [o for o in r.operands(step) if o != lvars[i]]
+    if len(others) != 1 or r.constant(others[0]) != 1:
+        return None
+    if kind == "<":
+        return max(0, limit - start)
+    if kind == "<=":
+        return max(0, limit - start + 1)
+    return None

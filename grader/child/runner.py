@@ -1,0 +1,187 @@
+"""The runner: load the submission, and for each case export its program (or, where it cannot be
+exported, call it plainly), then send that back. It computes nothing the grader believes on its own.
+
+Runs inside the sandbox with only this folder, the venv and the submission visible, and no
+compilation cache. Usage: python -I runner.py JOB.json  (frames go to the job's result_fd)
+
+Per case: a `program` frame (the serialized jax.export of `lax_scan_in_module(seed, x, hidden, T)`
+with seed, hidden and T static and x abstract, plus what observe.py saw), or where export fails a
+`result` frame (the plain call's value, then the exported program of the Module the call applied, if
+any), or an `error` frame (the plain call raised). Effect-only debug callbacks (jax.debug.print) are
+silenced while exporting: they change no value and cannot be serialized.
+"""
+import json
+import os
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import common  # noqa: E402  (the sandbox's own folder, put on the path just above)
+
+MAX_PROGRAM = 4 << 20                       # bytes of one serialized program
+
+
+class Exporter:
+    """Traces and exports a function with one (hidden,) float32 input. Built before the submission
+    is imported, so it holds JAX's own functions."""
+
+    def __init__(self, jax):
+        from jax._src import config
+        from jax._src.export import _export
+        from jax._src.interpreters import mlir
+        self.jax, self._export, self.mlir, self.config = jax, _export, mlir, config
+        self.jit, self.aval, self.f32 = jax.jit, jax.ShapeDtypeStruct, jax.numpy.float32
+        self.silent = False
+        self._debug = (jax.debug.print, jax.debug.callback)
+        jax.debug.print = self._quiet(self._debug[0])
+        jax.debug.callback = self._quiet(self._debug[1])
+
+    def _quiet(self, real):
+        def wrapper(*args, **kwargs):
+            return None if self.silent else real(*args, **kwargs)
+        return wrapper
+
+    def trace(self, fn, H: int):
+        """(traced, None) or (None, the exception tracing raised)."""
+        self.silent = True
+        try:
+            return self.jit(fn).trace(self.aval((H,), self.f32)), None
+        except BaseException as e:  # noqa: BLE001 - the plain call decides what the student's code does
+            return None, e
+        finally:
+            self.silent = False
+
+    def export(self, traced) -> bytes:
+        """Serialize a traced program (the body of jax.export.export, without tracing twice)."""
+        lowered = traced.lower(
+            lowering_platforms=("cpu",),
+            _private_parameters=self.mlir.LoweringParameters(
+                for_export=True, hoist_constants_as_args=False,
+                export_ignore_forward_compatibility=self.config.export_ignore_forward_compatibility.value))
+        exported = self._export._export_lowered(lowered, traced.jaxpr, traced.fun_name)
+        blob = bytes(exported.serialize())
+        if len(blob) > MAX_PROGRAM:
+            raise ValueError(f"the exported program has {len(blob)} bytes (at most {MAX_PROGRAM})")
+        return blob
+
+
+def why_not_exported(exc: BaseException) -> str:
+    """A reason code for the grader: why this case's program could not be exported."""
+    name = type(exc).__name__
+    text = str(exc)[:500]
+    if "host_callback" in text or "callback" in name.lower():
+        return "callback"
+    if name in ("TracerArrayConversionError", "TracerIntegerConversionError", "TracerBoolConversionError",
+                "ConcretizationTypeError"):
+        return "concrete_values"
+    if "numpy" in text.lower() or name == "TracerArrayConversionError":
+        return "numpy"
+    return "untraceable"
+
+
+def load(path: str, function: str, chan: common.Channel):
+    t0 = time.perf_counter()
+    try:
+        with open(path, "rb") as f:
+            code = compile(f.read(), path, "exec", dont_inherit=True)
+    except BaseException as e:  # noqa: BLE001
+        chan.send({"type": "load_error", **common.describe(e, path)})
+        return None
+    sys.path.insert(0, os.path.dirname(path))
+    module = type(sys)("solution")
+    module.__file__ = path
+    sys.modules["solution"] = module
+    try:
+        exec(code, module.__dict__)
+        fn = getattr(module, function, None)
+        if fn is None:
+            raise NameError(f"{function} is not defined at the top level of your file")
+        if not callable(fn):
+            raise TypeError(f"{function} is not a function")
+    except BaseException as e:  # noqa: BLE001 - SystemExit and KeyboardInterrupt too
+        chan.send({"type": "load_error", **common.describe(e, path)})
+        return None
+    return module, fn, time.perf_counter() - t0
+
+
+def run_case(case, fn, exporter, observer, chan, path, max_elements, jax, np):
+    H, T, seed = case["hidden"], case["T"], case["seed"]
+    t = time.perf_counter()
+    with observer.spy():
+        traced, failure = exporter.trace(lambda v: fn(seed, v, H, T), H)
+    avals = traced.jaxpr.out_avals if traced is not None else ()
+    if traced is not None and len(avals) == 1 and hasattr(avals[0], "shape"):
+        evidence = observer.report(traced.jaxpr, T)
+        try:
+            blob = exporter.export(traced)
+        except BaseException as e:  # noqa: BLE001 - a program that lowers but cannot be serialized
+            failure = e
+        else:
+            chan.send({"type": "program", "id": case["id"], "time_s": time.perf_counter() - t,
+                       "observed": evidence, "settings": common.current_settings(jax), "nbytes": len(blob)}, blob)
+            return
+    # The fallback: the plain call's value is judged, and the Module it applied is exported for the
+    # executor to run, so the check points can rest on a program the grader ran itself.
+    reason = why_not_exported(failure) if failure is not None else "not_one_array"
+    x = jax.numpy.asarray(np.asarray(case["x"], dtype=np.float32))
+    t = time.perf_counter()
+    try:
+        with observer.spy():
+            result = fn(seed, x, H, T)
+            if hasattr(result, "block_until_ready"):
+                result.block_until_ready()
+        elapsed = time.perf_counter() - t
+        head, data = common.encode(result, max_elements)
+    except BaseException as e:  # noqa: BLE001 - the student's exception is a verdict
+        chan.send({"type": "error", "id": case["id"], "time_s": time.perf_counter() - t,
+                   **common.describe(e, path)})
+        return
+    program, evidence = b"", {"loop": "unknown", "T": T}
+    params = observer.report(None, T)["params"]
+    if observer.bound is not None:
+        unbound, variables, method = observer.bound
+        with observer.spy():
+            traced, _err = exporter.trace(lambda v: unbound.apply(variables, v, method=method), H)
+        if traced is not None and len(traced.jaxpr.out_avals) == 1:
+            evidence = {**observer.report(traced.jaxpr, T), "params": params}
+            try:
+                program = exporter.export(traced)
+            except BaseException:  # noqa: BLE001 - no program: the checks cannot pass
+                program = b""
+    chan.send({"type": "result", "id": case["id"], "time_s": elapsed, **head, "fallback": reason,
+               "observed": evidence, "settings": common.current_settings(jax),
+               "data_nbytes": len(data), "nbytes": len(data) + len(program)}, data + program)
+
+
+def main():
+    with open(sys.argv[1], encoding="utf-8") as f:
+        job = json.load(f)
+    chan = common.Channel(job["result_fd"])
+    path = job["submission"]
+    if job.get("seccomp"):
+        common.apply_seccomp()
+    jax = common.configure_jax(None, False)        # the runner compiles nothing: no cache
+    import flax.linen  # noqa: F401  (imported now, so its import time is not a case's)
+    import numpy as np
+    import observe
+    exporter = Exporter(jax)
+    observer = observe.Observer(job["module_class"])
+    # Everything above is the judge's; a death before this frame is a judge error, after it the
+    # submission's code is running.
+    chan.send({"type": "ready", "pid": os.getpid()})
+    loaded = load(path, job["function"], chan)
+    if loaded is None:
+        return
+    module, fn, load_time = loaded
+    chan.send({"type": "loaded", "time_s": load_time, "settings": common.current_settings(jax),
+               "module": observer.module_class(module)})
+    for case in job["cases"]:
+        chan.send({"type": "start", "id": case["id"]})
+        run_case(case, fn, exporter, observer, chan, path, job["max_elements"], jax, np)
+    chan.send({"type": "done"})
+
+
+if __name__ == "__main__":
+    main()
+    sys.stdout.flush()
+    os._exit(0)  # skip interpreter teardown: a submission's atexit hooks or threads cannot linger
