@@ -61,7 +61,7 @@ class Observer:
             if call["method"] != "setup":
                 try:
                     call["params"] = self._leaves(mod.variables)
-                    if len(args) == 1 and not kwargs:
+                    if len(args) == 1 and not kwargs and not call["init"]:   # an apply, not an init
                         self.bound = (*mod.unbind(), context.method_name)
                 except Exception:  # noqa: BLE001 - a module in an odd state: no evidence from it
                     pass
@@ -88,7 +88,7 @@ def loop_of(closed_jaxpr) -> dict:
     jaxpr = getattr(closed_jaxpr, "jaxpr", closed_jaxpr)
     if len(jaxpr.outvars) != 1:
         return {"loop": "not_one_output"}
-    var = jaxpr.outvars[0]
+    var, in_module = jaxpr.outvars[0], False
     for _ in range(64):
         made = {id(v): (e, i) for e in jaxpr.eqns for i, v in enumerate(e.outvars)}
         if id(var) not in made:
@@ -96,6 +96,8 @@ def loop_of(closed_jaxpr) -> dict:
         eqn, k = made[id(var)]
         name = eqn.primitive.name
         sub = next((eqn.params[p] for p in ("jaxpr", "call_jaxpr", "fun_jaxpr") if p in eqn.params), None)
+        # A jit inside the method starts its own name stack: the mark may sit on any call on the way.
+        in_module = in_module or MARK in str(getattr(eqn.source_info, "name_stack", ""))
         if name in CALLS and sub is not None:
             jaxpr = getattr(sub, "jaxpr", sub)
             var = jaxpr.outvars[k]
@@ -103,7 +105,6 @@ def loop_of(closed_jaxpr) -> dict:
         if name in PASS_THROUGH:
             var = eqn.invars[0]
             continue
-        in_module = MARK in str(getattr(eqn.source_info, "name_stack", ""))
         if name == "scan":
             body = eqn.params["jaxpr"]
             src = getattr(getattr(body.jaxpr, "debug_info", None), "func_src_info", "") or ""

@@ -136,8 +136,8 @@ def run_case(case, fn, exporter, observer, chan, path, max_elements, jax, np):
         chan.send({"type": "error", "id": case["id"], "time_s": time.perf_counter() - t,
                    **common.describe(e, path)})
         return
-    program, evidence = b"", {"loop": "unknown", "T": T}
     params = observer.report(None, T)["params"]
+    program, evidence = b"", {"loop": "unknown", "T": T, "params": params}
     if observer.bound is not None:
         unbound, variables, method = observer.bound
         with observer.spy():
