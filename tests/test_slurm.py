@@ -174,3 +174,18 @@ def test_records_differing_only_in_node_are_reused_and_merged(tmp_path, test_pro
     assert code == 0, err
     assert {r["node"] for r in read_records(tmp_path / "all.jsonl", strict=True)} == {"node-a", "node-b"}
     assert where_graded({"environment": {"isolation": "uid"}})["isolation"] == "uid"
+
+
+def test_bin_grader_runs_merge_from_any_folder_without_touching_the_venv(tmp_path, test_problem):
+    """`merge` from a folder that is not the bundle (the issue: `No module named grader`), through
+    bin/grader; the venv gains no .pth or path file pointing at the bundle (sandboxed children use it)."""
+    from grader import BUNDLE_ROOT
+    paths = _class(tmp_path / "class", 1)
+    _write(tmp_path / "a.jsonl", [_record(test_problem, paths["s0.py"])])
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    proc = subprocess.run([str(BUNDLE_ROOT / "bin" / "grader"), "merge", "a.jsonl", "--out", "all.jsonl"],
+                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0 and "merged 1 files" in proc.stderr, proc.stderr
+    assert [r["key"] for r in read_records(tmp_path / "all.jsonl", strict=True)] == ["s0.py"]
+    site = list((BUNDLE_ROOT / ".venv" / "lib").glob("python3*/site-packages"))
+    assert site and not [p for s in site for p in s.glob("*.pth") if str(BUNDLE_ROOT) in p.read_text()]
