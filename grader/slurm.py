@@ -27,11 +27,17 @@ from .slurm_engine import Engine, job_script
 POLL_S = 2.0
 STATE_EVERY_S = 10.0
 MAX_DEFAULT_TASKS = 16
+OURS = ("--array", "-a", "--output", "-o", "--parsable", "--chdir", "-D", "--cpus-per-task", "-c",
+        "--partition", "-p")   # sbatch options the command sets; extra ones must not override them
 
 
 def main(argv: list[str], problem_path: Path | None = None) -> int:
     ours, extra = (argv[:argv.index("--")], argv[argv.index("--") + 1:]) if "--" in argv else (argv, [])
     args = _parser().parse_args(ours)
+    clash = [w for w in extra if w.split("=")[0] in OURS or any(w.startswith(f"{o}=") for o in OURS)]
+    if clash:
+        raise UsageError(f"sbatch option {clash[0]} is set by `grader slurm` itself (it picks the array's "
+                         "tasks and the log files): leave it out")
     from .grade import bundle_fingerprint, environment
     from .problem import load_problem
     problem = load_problem(problem_path)
@@ -70,7 +76,7 @@ def main(argv: list[str], problem_path: Path | None = None) -> int:
                   f"(or scancel {job})", file=sys.stderr)
             return 130
         print(f"array ended after {time.monotonic() - t0:.0f} s (submit -> end): "
-              + (", ".join(f"task {i} {s}" for i, s in sorted(states.items())) or "SLURM no longer lists it"),
+              + (", ".join(f"task {i} {s}" for i, s in sorted(states.items(), key=lambda t: (len(t[0]), t[0]))) or "SLURM no longer lists it"),
               file=sys.stderr)
     return _merge(folder, shards, current, out, args.csv, read_roster(root))
 
@@ -102,11 +108,13 @@ def _plan(folder: Path, root: Path, args, n_items: int, engine: Engine) -> dict:
         old = None
     except (OSError, ValueError) as e:
         raise UsageError(f"{path}: unreadable ({e}): remove {folder} to start over") from None
+    if old is not None and not (isinstance(old, dict) and isinstance(old.get("tasks"), int)):
+        raise UsageError(f"{path}: not a plan written by `grader slurm`: remove {folder} to start over")
+    try:
+        (folder / "logs").mkdir(parents=True, exist_ok=True)   # sbatch's --output goes there
+    except OSError as e:
+        raise UsageError(f"{folder}: cannot create the batch folder ({e.strerror})") from None
     if old is None:
-        try:
-            (folder / "logs").mkdir(parents=True, exist_ok=True)
-        except OSError as e:
-            raise UsageError(f"{folder}: cannot create the batch folder ({e.strerror})") from None
         return {"dir": str(root), "tasks": args.tasks or min(n_items, MAX_DEFAULT_TASKS)}
     if old.get("dir") != str(root):
         raise UsageError(f"{folder} belongs to {old.get('dir')}, not {root}: use another --out")
@@ -137,8 +145,9 @@ def _graded(folder: Path, shards: dict[int, list[Item]], current: dict, *, final
 
 
 def _is_je_of(rec: dict, item: Item, current: dict) -> bool:
-    return rec["verdict"].get("verdict") == "JE" and rec.get("content_sha256") == item.sha256 \
-        and rec.get("cases") == current["cases"]
+    """A JE of this run's bundle and environment: what reusable() says minus the verdict."""
+    return rec["verdict"].get("verdict") == "JE" and reusable(
+        {**rec, "verdict": {**rec["verdict"], "verdict": "not JE"}}, item.sha256, current)
 
 
 def _unfinished(folder: Path, shards: dict[int, list[Item]], current: dict) -> list[int]:

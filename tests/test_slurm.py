@@ -93,6 +93,8 @@ def test_squeue_states_are_parsed_with_pending_ranges_and_reasons():
     (["slurm", ".", "--out", "x.jsonl", "--tasks", "0"], "positive"),
     (["slurm", ".", "--out", "x.jsonl", "--cpus-per-task", "two"], "positive"),
     (["slurm", "."], "--out"),
+    (["slurm", ".", "--out", "x.jsonl", "--", "--time=5", "--array=0-3"], "--array=0-3 is set by"),
+    (["slurm", ".", "--out", "x.jsonl", "--", "-o", "log"], "-o is set by"),
 ])
 def test_operator_mistakes_exit_2_with_one_line(argv, says):
     code, _out, err = run_cli(argv)
@@ -146,6 +148,21 @@ def test_cancelled_shard_is_resubmitted_alone_then_merged(cluster, test_problem_
     merged = read_records(out, strict=True)
     assert [r["key"] for r in merged] == sorted(paths)
     assert csv.read_text().count("\n") == 1 + len(paths)
+
+
+def test_a_je_record_goes_into_the_gradebook_and_its_shard_is_graded_again(cluster, test_problem_path,
+                                                                         test_problem):
+    paths = _class(cluster / "class", 4)
+    folder, out = cluster / "r.jsonl.slurm", cluster / "r.jsonl"
+    for i in (0, 1):
+        _write(folder / f"shard-{i}.jsonl", [_record(test_problem, paths[f"s{k}.py"], "JE" if k == 3 else "AC")
+                                            for k in range(4) if k % 2 == i])
+    (folder / "plan.json").write_text(json.dumps({"dir": str(cluster / "class"), "tasks": 2, "job": "41"}))
+    argv = ["--problem", str(test_problem_path), "slurm", str(cluster / "class"), "--out", str(out)]
+    code, _o, err = run_cli(argv)
+    assert code == 3 and out.exists(), err
+    assert sorted(r["verdict"]["verdict"] for r in read_records(out, strict=True)) == ["AC", "AC", "AC", "JE"]
+    assert "--array=1 " in (cluster / "sbatch.log").read_text()      # only the JE's shard again
 
 
 def test_a_job_of_the_folder_still_running_blocks_a_second_submission(cluster, test_problem_path):

@@ -117,6 +117,11 @@ def main() -> None:
         fail(f"run 1 should stop at exit 3 without a gradebook, got {proc.returncode}")
     if not 1 <= len(kept) < sum(1 for s in where.values() if s == 1):
         fail(f"task 1 was not cancelled in the middle: {len(kept)} records in its shard")
+    # Both tasks started together on a cold cache: one warmed it, the other waited and reused it.
+    warms = sorted(line.split(" ", 1)[0] for log in (folder / "logs").glob(f"task-*.job-{job}.out")
+                   for line in log.read_text().splitlines() if line.startswith(("warmed ", "reused ")))
+    if warms != ["reused", "warmed"]:
+        fail(f"the two tasks should share one warm, their logs say {warms}")
 
     # Run 2: only shard 1 is submitted again, its graded record is kept, the rest is graded.
     proc = subprocess.run(cmd, cwd=work, env=env, stderr=subprocess.PIPE, text=True, timeout=DEADLINE_S)
@@ -147,7 +152,8 @@ def main() -> None:
         fail(f"gradebooks differ:\nslurm {gradebook(out)}\nbatch {gradebook(plain)}")
     print(f"slurm-test: passed; {len(where)} submissions, 2 tasks x 1 CPU; verdicts "
           f"{sorted(v for v, _s, _m in gradebook(out).values())}")
-    print(f"  run 1 (submit -> task 1 cancelled -> array ended): {t1 - t0:.1f} s")
+    print(f"  run 1 (submit -> task 1 cancelled -> array ended): {t1 - t0:.1f} s"
+          " (one task warmed the cold cache, the other reused it)")
     print(f"  run 2 (resubmit task 1 -> merged):                {t2 - t1:.1f} s")
     print(f"  submit -> merged, both runs:                       {t2 - t0:.1f} s")
     print(f"  plain batch --jobs 1 of the same folder (warm):    {t4 - t3:.1f} s")

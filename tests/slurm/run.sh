@@ -13,25 +13,43 @@ fi
 if ! command -v slurmctld >/dev/null || ! command -v slurmd >/dev/null || ! command -v munged >/dev/null; then
   command -v apt-get >/dev/null || { echo "slurm-test: install slurm-wlm and munge first" >&2; exit 2; }
   export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq
-  apt-get install -y -qq --no-install-recommends slurm-wlm munge >/dev/null
+  # The packages' scripts would start the system's munged and slurm daemons with the default config:
+  # a policy-rc.d answering 101 ("not allowed") keeps them stopped, and goes once the install is done.
+  added_policy=
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod 755 /usr/sbin/policy-rc.d && added_policy=1
+  fi
+  { apt-get update -qq && apt-get install -y -qq --no-install-recommends slurm-wlm munge >/dev/null; } \
+    || install_failed=1
+  [ -n "$added_policy" ] && rm -f /usr/sbin/policy-rc.d
+  [ -z "${install_failed:-}" ] || { echo "slurm-test: apt-get could not install slurm-wlm munge" >&2; exit 2; }
 fi
 
 WORK=$(mktemp -d /tmp/grader-slurm.XXXXXX)
 chmod 755 "$WORK"          # munged (as munge) and the graded jobs must reach their files in it
 MUNGE_LOG="/var/log/munge/grader-slurm-$(basename "$WORK").log"
 PIDS=()
+CHECK=
 
 cleanup() {
   local rc=$? pid
   set +e
-  # Jobs first (their tasks would otherwise be orphaned by slurmd), then the daemons, newest first.
-  [ -n "${SLURM_CONF:-}" ] && scancel --full --quiet --user=root 2>/dev/null
-  for ((i=${#PIDS[@]}-1; i>=0; i--)); do
+  [ -n "$CHECK" ] && kill -TERM "$CHECK" 2>/dev/null
+  # Jobs before daemons: scancel, then wait for slurmd to see their processes end (a task's batch
+  # stops its gradings within 30 s of SIGTERM), so none is orphaned when slurmd goes.
+  if [ -n "${SLURM_CONF:-}" ] && scontrol ping >/dev/null 2>&1; then
+    scancel --quiet --user=root 2>/dev/null
+    for _ in $(seq 225); do [ -z "$(squeue -h -o %i 2>/dev/null)" ] && break; sleep 0.2; done
+  fi
+  for ((i=${#PIDS[@]}-1; i>=0; i--)); do       # the daemons, newest first
     pid=${PIDS[i]}
     kill -TERM "$pid" 2>/dev/null
     for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
     kill -KILL "$pid" 2>/dev/null
+  done
+  # Last resort, by pid: anything still running from this run's folder (a job step slurmd left).
+  for pid in $(grep -lsF "$WORK" /proc/[0-9]*/cmdline | cut -d/ -f3); do
+    [ "$pid" != $$ ] && kill -KILL "$pid" 2>/dev/null && echo "slurm-test: killed leftover $pid" >&2
   done
   if [ "$rc" != 0 ] && [ -d "$WORK/log" ]; then
     for f in "$WORK"/log/*.log "$MUNGE_LOG" "$WORK"/check/out/*.slurm/logs/*.out; do
@@ -114,5 +132,9 @@ wait_for 60 "node $NODE" node_idle
 echo "slurm-test: cluster up in $WORK ($CPUS CPUs, ${MEM} MB on $NODE)"
 
 # The check's own temporary files live in $WORK too, so they go with the cluster.
+# In the background and waited for, so a SIGTERM/SIGINT to this script runs the cleanup at once
+# (bash defers traps while a foreground command runs).
 TMPDIR="$WORK" PYTHONPATH="$BUNDLE${PYTHONPATH:+:$PYTHONPATH}" "$BUNDLE/.venv/bin/python" \
-  "$BUNDLE/tests/slurm/check.py" "$BUNDLE" "$WORK/check"
+  "$BUNDLE/tests/slurm/check.py" "$BUNDLE" "$WORK/check" &
+CHECK=$!
+wait "$CHECK"
