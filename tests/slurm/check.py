@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -88,6 +89,8 @@ def gradebook(path: Path) -> dict[str, tuple]:
 
 
 def main() -> None:
+    # run.sh's cleanup sends SIGTERM: unwind through the finally blocks (subprocess.run kills its child).
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     bundle, work = Path(sys.argv[1]).resolve(), Path(sys.argv[2])
     work.mkdir(parents=True)
     t_start = time.monotonic()
@@ -105,11 +108,16 @@ def main() -> None:
     # Run 1, from a folder that is not the bundle: cancel task 1 once its first record has landed.
     t0 = time.monotonic()
     proc = subprocess.Popen(cmd, cwd=work, env=env, stderr=subprocess.PIPE, text=True)
-    shard1 = folder / "shard-1.jsonl"
-    wait_until("first record of task 1", lambda: read_records(shard1, strict=False), DEADLINE_S, proc)
-    job = json.loads((folder / "plan.json").read_text())["job"]
-    subprocess.run(["scancel", f"{job}_1"], check=True)
-    _, err1 = proc.communicate(timeout=DEADLINE_S)
+    try:
+        shard1 = folder / "shard-1.jsonl"
+        wait_until("first record of task 1", lambda: read_records(shard1, strict=False), DEADLINE_S, proc)
+        job = json.loads((folder / "plan.json").read_text())["job"]
+        subprocess.run(["scancel", f"{job}_1"], check=True)
+        _, err1 = proc.communicate(timeout=DEADLINE_S)
+    finally:
+        if proc.poll() is None:       # stopped by run.sh or a failure: take the waiting command along
+            proc.kill()
+            proc.wait()
     t1 = time.monotonic()
     sys.stderr.write(err1)
     kept = read_records(shard1, strict=False)
@@ -118,10 +126,10 @@ def main() -> None:
     if not 1 <= len(kept) < sum(1 for s in where.values() if s == 1):
         fail(f"task 1 was not cancelled in the middle: {len(kept)} records in its shard")
     # Both tasks started together on a cold cache: one warmed it, the other waited and reused it.
-    warms = sorted(line.split(" ", 1)[0] for log in (folder / "logs").glob(f"task-*.job-{job}.out")
-                   for line in log.read_text().splitlines() if line.startswith(("warmed ", "reused ")))
-    if warms != ["reused", "warmed"]:
-        fail(f"the two tasks should share one warm, their logs say {warms}")
+    warm_lines = sorted(line for log in (folder / "logs").glob(f"task-*.job-{job}.out")
+                        for line in log.read_text().splitlines() if line.startswith(("warmed ", "reused ")))
+    if [line.split(" ", 1)[0] for line in warm_lines] != ["reused", "warmed"]:
+        fail(f"the two tasks should share one warm, their logs say {warm_lines}")
 
     # Run 2: only shard 1 is submitted again, its graded record is kept, the rest is graded.
     proc = subprocess.run(cmd, cwd=work, env=env, stderr=subprocess.PIPE, text=True, timeout=DEADLINE_S)
@@ -154,6 +162,7 @@ def main() -> None:
           f"{sorted(v for v, _s, _m in gradebook(out).values())}")
     print(f"  run 1 (submit -> task 1 cancelled -> array ended): {t1 - t0:.1f} s"
           " (one task warmed the cold cache, the other reused it)")
+    print(f"  the warm in run 1: {warm_lines[1].split(': ', 1)[-1]}")
     print(f"  run 2 (resubmit task 1 -> merged):                {t2 - t1:.1f} s")
     print(f"  submit -> merged, both runs:                       {t2 - t0:.1f} s")
     print(f"  plain batch --jobs 1 of the same folder (warm):    {t4 - t3:.1f} s")
