@@ -13,7 +13,7 @@ SUBMISSION ?= reference/solution.py
 JOBS ?= auto
 ARGS ?=
 
-.PHONY: venv dev grade check test regen warm validate bench handout gradescope prairielearn clean
+.PHONY: venv dev grade check test slurm-test regen warm validate bench handout gradescope prairielearn clean
 
 venv: $(VENV)/.installed
 
@@ -38,6 +38,11 @@ check: venv
 
 test: dev
 	$(WITH_DEV) $(PY) -m pytest -n $(JOBS) -q $(ARGS)
+
+# A real one-node SLURM cluster (root; installs slurm-wlm and munge if missing): `grader slurm` with a
+# task cancelled and rerun must give the gradebook of a plain batch. Not part of `make test`.
+slurm-test: venv
+	tests/slurm/run.sh $(CURDIR)
 
 regen: venv
 	$(PY) -m grader regen

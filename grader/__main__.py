@@ -1,4 +1,4 @@
-"""Command line: grade, check, batch, merge, validate, regen, warm (`python -m grader --help`).
+"""Command line: grade, check, batch, slurm, merge, validate, regen, warm (`python -m grader --help`).
 
 Exit status (DESIGN, "CLI contract"): 0 a verdict was produced (any but JE), 1 `check` not AC or
 `validate` failed, 2 the operator's mistake (one line on stderr), 3 judge error.
@@ -13,6 +13,7 @@ from pathlib import Path
 from . import GraderError, UsageError
 
 FORMATS = ("native", "gradescope", "prairielearn")
+DELEGATED = ("batch", "slurm", "merge", "validate")   # commands that parse their own arguments
 
 
 class _Parser(argparse.ArgumentParser):
@@ -40,7 +41,10 @@ def _parser() -> argparse.ArgumentParser:
     w = sub.add_parser("warm", help="fill JAX's compilation cache from the reference (run at setup)")
     w.add_argument("--cache", type=Path, default=None,
                    help="cache folder (default: $GRADER_JAX_CACHE, else the bundle's .cache/jax)")
-    for name, helptext in (("batch", "grade a folder of submissions"), ("merge", "merge batch JSONL shards"),
+    w.add_argument("--reuse", action="store_true",
+                   help="do nothing if a warm of this same bundle and environment already filled it")
+    for name, helptext in (("batch", "grade a folder of submissions"), ("slurm", "grade a folder as one SLURM array job"),
+                           ("merge", "merge batch JSONL shards"),
                            ("validate", "check the bundle, its vectors and this environment")):
         s = sub.add_parser(name, help=helptext, add_help=False)
         s.add_argument("rest", nargs=argparse.REMAINDER)
@@ -51,7 +55,7 @@ def _parse(argv: list[str]) -> argparse.Namespace:
     """argparse's REMAINDER drops leading options (`validate --json x` loses `--json`), so the
     words after a delegated command are handed over untouched."""
     i = 2 if argv[:1] == ["--problem"] else 1 if argv[:1] and argv[0].startswith("--problem=") else 0
-    if len(argv) > i and argv[i] in ("batch", "merge", "validate"):
+    if len(argv) > i and argv[i] in DELEGATED:
         args = _parser().parse_args(argv[:i + 1])
         args.rest = argv[i + 1:]
         return args
@@ -75,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _dispatch(args: argparse.Namespace) -> int:
     from .problem import load_problem
-    if args.command in ("batch", "merge", "validate"):
+    if args.command in DELEGATED:
         import importlib
         module = importlib.import_module(f".{args.command}", __package__)
         return module.main(args.rest, problem_path=args.problem)
@@ -86,7 +90,10 @@ def _dispatch(args: argparse.Namespace) -> int:
             print(f"wrote {path}")
     if args.command in ("regen", "warm"):
         from .warm import warm
-        w = warm(problem, getattr(args, "cache", None))
+        w = warm(problem, getattr(args, "cache", None), reuse=getattr(args, "reuse", False))
+        if w.reused:
+            print(f"reused the warm of {w.cache}: {w.entries} entries (same bundle and environment)")
+            return 0
         print(f"warmed {w.cache}: {w.entries} entries, {w.size_bytes / 2**20:.1f} MiB, "
               f"{w.compiled_cases} cases compiled, {w.seconds:.1f} s")
         return 0

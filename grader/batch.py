@@ -24,8 +24,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import BUNDLE_ROOT, UsageError
-from .records import (RECORD_VERSION, bundle_key, content_hash, csv_text, dump_line, environment_key,
-                      read_records, read_roster, summary, write_records, write_text, METADATA)
+from .records import (RECORD_VERSION, content_hash, csv_text, dump_line, environment_key, read_records,
+                      read_roster, reusable, summary, where_graded, write_records, write_text, METADATA)
 
 SUFFIXES = (".py", ".ipynb")
 STOP_GRACE_S = 30.0
@@ -131,9 +131,7 @@ def _resume(out: Path, items: list[Item], current: dict) -> tuple[dict[str, dict
         item = wanted.get(rec["key"])
         if item is None:
             keep.append(rec)
-        elif rec.get("content_sha256") == item.sha256 and bundle_key(rec) == current["bundle"] \
-                and environment_key(rec) == current["env"] and rec.get("cases") == current["cases"] \
-                and rec["verdict"].get("verdict") != "JE":
+        elif reusable(rec, item.sha256, current):
             done[rec["key"]] = rec
     if existing or not out.exists():
         out.parent.mkdir(parents=True, exist_ok=True)
@@ -236,7 +234,7 @@ def _record(problem, item: Item, result: Path, proc: subprocess.Popen, cases: st
                                f"the grading process ended with status {proc.returncode} and no verdict")
     return {"record_version": RECORD_VERSION, "key": item.key, "path": str(item.path),
             "content_sha256": item.sha256, "cases": cases, "students": students.get(item.key, []),
-            "verdict": verdict}
+            **where_graded(verdict), "verdict": verdict}
 
 
 def _judge_error(problem, item: Item, cases: str, cause: str) -> dict:

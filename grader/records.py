@@ -2,9 +2,11 @@
 
 A record is the native verdict plus who it belongs to:
   {"record_version": 1, "key": folder or file name in the export, "path": ..., "content_sha256": ...,
-   "cases": "public"|"hidden"|"all", "students": [{"id", "name", "email"}], "verdict": {native verdict}}
+   "cases": "public"|"hidden"|"all", "students": [{"id", "name", "email"}], "node": hostname,
+   "isolation": bwrap|uid|process, "verdict": {native verdict}}
 The verdict carries the bundle fingerprint and the environment, which `merge` insists agree, and which
-a resumed `batch` compares before it reuses a record.
+a resumed `batch` compares before it reuses a record. `node` and `isolation` say where and how it was
+graded (a cluster's tasks run on several machines); they never decide whether records may be mixed.
 """
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ import hashlib
 import io
 import json
 import os
+import socket
 from collections import Counter
 from pathlib import Path
 
@@ -47,6 +50,19 @@ def environment_key(record: dict) -> tuple:
     env = dict(record["verdict"].get("environment") or {})
     env.pop("isolation", None)
     return tuple(sorted(env.items()))
+
+
+def where_graded(verdict: dict) -> dict:
+    """The record's `node` and `isolation` fields, for the gradebook's provenance."""
+    return {"node": socket.gethostname(), "isolation": (verdict.get("environment") or {}).get("isolation")}
+
+
+def reusable(record: dict, sha256: str, current: dict) -> bool:
+    """A record a rerun may keep: same contents, bundle, environment and case set, and not JE.
+    `current` holds the run's "bundle", "env" (an environment_key) and "cases"."""
+    return record.get("content_sha256") == sha256 and bundle_key(record) == current["bundle"] \
+        and environment_key(record) == current["env"] and record.get("cases") == current["cases"] \
+        and record["verdict"].get("verdict") != "JE"
 
 
 def bundle_key(record: dict) -> str:
