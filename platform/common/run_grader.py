@@ -143,25 +143,33 @@ def run(platform: str) -> int:
     for stale in (results, produced):          # a leftover (or planted) file must never count
         if stale.exists():
             stale.unlink()
-    cause = grade(platform, python, bundle, problem, root / sub, produced)
-    raw = b""
+    try:
+        cause, raw = checked(platform, grade(platform, python, bundle, problem, root / sub, produced), produced)
+    finally:
+        if produced.exists():               # the grader's own file (0600) never stays beside results.json
+            produced.unlink()
     if cause is None:
-        try:
-            raw = produced.read_bytes()
-            doc = json.loads(raw.decode("utf-8"), parse_constant=_no_constant)
-        except (OSError, ValueError) as e:
-            cause, doc = f"the grader's results could not be read ({type(e).__name__})", None
-        if cause is None and not looks_valid(doc, platform):
-            cause = "the grader wrote results the platform would reject"
-        if cause is None and platform == "prairielearn" and len(raw) > PL_RESULTS_LIMIT:
-            cause = f"the grader's results are over PrairieLearn's {PL_RESULTS_LIMIT} bytes"
-    if cause is None:
-        write_bytes_atomic(results, raw)    # the grader's own file is 0600 (mkstemp): never moved as is
-        produced.unlink()
+        write_bytes_atomic(results, raw)
         return 0
     print(f"{JE_MARK}: {cause}; writing a fallback results.json", flush=True)
     write_json(results, fallback(platform, cause, time.monotonic() - t0))
     return 0
+
+
+def checked(platform: str, cause: str | None, produced: Path) -> tuple[str | None, bytes]:
+    """The grader's results as bytes when the platform would accept them, else the cause of a fallback."""
+    if cause is not None:
+        return cause, b""
+    try:
+        raw = produced.read_bytes()
+        doc = json.loads(raw.decode("utf-8"), parse_constant=_no_constant)
+    except (OSError, ValueError) as e:
+        return f"the grader's results could not be read ({type(e).__name__})", b""
+    if not looks_valid(doc, platform):
+        return "the grader wrote results the platform would reject", b""
+    if platform == "prairielearn" and len(raw) > PL_RESULTS_LIMIT:
+        return f"the grader's results are over PrairieLearn's {PL_RESULTS_LIMIT} bytes", b""
+    return None, raw
 
 
 def _no_constant(name: str):
