@@ -23,6 +23,10 @@ from platform_helpers import (CRASHING, HANGING, PYTHON, REFERENCE, ROOT, SYNTAX
 
 pytestmark = pytest.mark.slow
 JE = "JUDGE ERROR"
+# run_grader.py stops the grader after 70 s (the 60 s verdict contract + its start): right on the
+# platforms, too tight for seven cases on this shared machine under load (measured ~25-30 s unloaded).
+# The tests that are not about the deadline give it room; the deadline has its own test below.
+ROOMY = {"GRADER_DEADLINE_S": "300"}
 
 
 @pytest.fixture(scope="module")
@@ -42,7 +46,7 @@ def gradescope(tmp_path: Path, artefacts, files: dict | None, problem="small", *
     if files is not None:
         put_submission(root / "submission", files)
     proc = run_entrypoint(root / "source" / "run_autograder", {
-        "AUTOGRADER_ROOT": str(root), "GRADER_PYTHON": str(PYTHON),
+        **ROOMY, "AUTOGRADER_ROOT": str(root), "GRADER_PYTHON": str(PYTHON),
         "GRADER_PROBLEM": str(artefacts[problem]), **env})
     assert proc.returncode == 0, proc.stderr
     assert_written_for_the_host(root / "results")
@@ -58,7 +62,7 @@ def prairielearn(tmp_path: Path, artefacts, files: dict | None, problem="small",
     if files is not None:
         put_submission(root / "student", files)
     proc = run_entrypoint(artefacts["pl"] / "bundle" / "platform" / "prairielearn" / "entrypoint", {
-        "GRADE_ROOT": str(root), "GRADER_PYTHON": str(PYTHON), "GRADER_PROBLEM": str(artefacts[problem]), **env})
+        **ROOMY, "GRADE_ROOT": str(root), "GRADER_PYTHON": str(PYTHON), "GRADER_PROBLEM": str(artefacts[problem]), **env})
     assert proc.returncode == 0, proc.stderr
     assert_written_for_the_host(root / "results")
     path = root / "results" / "results.json"
