@@ -17,6 +17,9 @@ from . import UsageError
 
 SOLUTION_SUFFIXES = (".py", ".ipynb")
 IGNORED_NAMES = {"__init__.py", "setup.py", "conftest.py"}
+IGNORED_FOLDERS = {"__pycache__", "__MACOSX"}     # (dot-folders are skipped too) caches and zip debris
+MAX_DEPTH = 4               # subfolder levels searched below the submission folder
+MAX_ENTRIES = 1000          # files and folders listed in all: a folder bomb costs no more than this
 NOTEBOOK_FACTOR = 16        # a notebook may be this many times code_bytes: outputs and metadata
 # Cell magics whose body is not Python (a %%bash cell is shell): the whole cell is dropped.
 FOREIGN_CELL_MAGICS = {"bash", "sh", "script", "system", "writefile", "file", "html", "javascript", "js",
@@ -44,11 +47,11 @@ def resolve(path: str | Path, code_bytes: int) -> Source:
     if stat.S_ISLNK(st.st_mode):
         return Source(shown, None, None, f"{p.name} is a symbolic link; submit the file itself, not a link")
     if stat.S_ISDIR(st.st_mode):
-        found = _candidates(p)
-        if not found:
-            return Source(shown, None, None, "no solution file (.py or .ipynb) in the submission folder")
+        found, problem = _candidates(p)
+        if problem is not None:
+            return Source(shown, None, None, problem)
         if len(found) > 1:
-            names = ", ".join(sorted(f.name for f in found))
+            names = ", ".join(sorted(_rel(f, p) for f in found))
             return Source(shown, None, None, f"several candidate solution files ({names}): keep exactly one")
         p = found[0]
     elif not stat.S_ISREG(st.st_mode):
@@ -79,19 +82,63 @@ def resolve(path: str | Path, code_bytes: int) -> Source:
     return Source(shown, digest, raw)
 
 
-def _candidates(folder: Path) -> list[Path]:
-    """Regular files (not links) with a solution suffix at the top of the folder."""
-    out = []
-    try:
-        entries = list(os.scandir(folder))
-    except OSError as e:
-        raise UsageError(f"{folder}: cannot list the folder ({e.strerror})") from None
-    for entry in entries:
-        if entry.name.startswith(".") or entry.name in IGNORED_NAMES:
-            continue
-        if entry.name.endswith(SOLUTION_SUFFIXES) and entry.is_file(follow_symlinks=False):
-            out.append(Path(entry.path))
-    return out
+def _candidates(folder: Path) -> tuple[list[Path], str | None]:
+    """Regular files (not links) with a solution suffix in the folder or its subfolders.
+
+    Platforms keep the configured file name's folders (PrairieLearn puts `src/solution.py` under
+    /grade/student/src/), so subfolders are searched, but boundedly: at most MAX_DEPTH levels down and
+    MAX_ENTRIES entries in all, links never followed (neither as files nor as folders), and hidden
+    folders (`.ipynb_checkpoints`, `.git`) and caches skipped. Returns the files found, or a CE message.
+    """
+    out: list[Path] = []
+    seen, too_deep = 0, False          # entries listed so far; whether deeper folders were left
+    level = [folder]
+    for depth in range(MAX_DEPTH + 1):
+        below: list[Path] = []
+        for current in level:
+            try:
+                entries = _listing(current, MAX_ENTRIES - seen)
+            except OSError as e:
+                if current == folder:
+                    raise UsageError(f"{folder}: cannot list the folder ({e.strerror})") from None
+                return [], f"the folder {_rel(current, folder)} in the submission cannot be read ({e.strerror})"
+            if entries is None:
+                return [], (f"the submission folder holds more than {MAX_ENTRIES} files and folders: "
+                            "submit only the solution file")
+            seen += len(entries)
+            for entry in entries:
+                if entry.name.startswith(".") or entry.name in IGNORED_NAMES:
+                    continue
+                if entry.is_dir(follow_symlinks=False):
+                    if entry.name not in IGNORED_FOLDERS:
+                        below.append(Path(entry.path))
+                elif entry.name.endswith(SOLUTION_SUFFIXES) and entry.is_file(follow_symlinks=False):
+                    out.append(Path(entry.path))
+        if not below:
+            break
+        if depth == MAX_DEPTH:
+            too_deep = True
+        level = below
+    if not out:
+        deep = f" (folders more than {MAX_DEPTH} levels down are not searched)" if too_deep else ""
+        return [], f"no solution file (.py or .ipynb) in the submission folder{deep}"
+    return out, None
+
+
+def _listing(folder: Path, budget: int) -> list[os.DirEntry] | None:
+    """The folder's entries sorted by name, or None when there are more than `budget`: a huge folder
+    is never listed in full."""
+    entries = []
+    with os.scandir(folder) as it:
+        for entry in it:
+            if len(entries) >= budget:
+                return None
+            entries.append(entry)
+    return sorted(entries, key=lambda e: e.name)
+
+
+def _rel(path: Path, folder: Path) -> str:
+    return path.relative_to(folder).as_posix()
 
 
 def _read_bounded(path: Path, limit: int) -> bytes | None:

@@ -70,6 +70,7 @@ def put_submission(folder: Path, files: dict[str, str | bytes]) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     for name, content in files.items():
         data = content.encode() if isinstance(content, str) else content
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)     # "src/solution.py" keeps its folder
         (folder / name).write_bytes(data)
 
 

@@ -58,7 +58,20 @@ def test_accepted_gets_full_marks_on_both(problem):
     assert all(t["status"] == "passed" for t in gs["tests"])
     assert sum(t["max_score"] for t in gs["tests"]) == pytest.approx(problem.max_score, abs=1e-3)
     assert pl["gradable"] is True and pl["score"] == 1.0
-    assert sum(t["max_points"] for t in pl["tests"]) == pytest.approx(problem.max_score, abs=1e-3)
+    public = [t for t in pl["tests"] if t["name"].startswith("public")]
+    assert {(t["points"], t["max_points"]) for t in public} == {(prairielearn.MARK_POINTS,) * 2}
+    assert sum(t["max_points"] for t in pl["tests"] if t not in public) == pytest.approx(problem.max_score, abs=1e-3)
+
+
+def test_prairielearn_marks_a_failed_public_case_without_changing_the_score(problem):
+    first = next(c.id for c in problem.cases if c.set == "public")
+    ac, wa = make_verdict(problem, "AC"), replace(make_verdict(problem, "AC", {first: "WA"}), verdict="WA")
+    _, pl_ac = both(ac, problem)
+    _, pl_wa = both(wa, problem)
+    row = next(t for t in pl_wa["tests"] if f" {first} " in t["name"])
+    assert (row["points"], row["max_points"]) == (0, prairielearn.MARK_POINTS)    # drawn red, worth 0
+    assert pl_wa["score"] == pl_ac["score"] == 1.0 and wa.score == ac.score
+    assert "only so that a failed one is marked" in pl_wa["message"]
 
 
 def test_gradescope_rows_take_visibility_from_problem(problem):
@@ -98,13 +111,14 @@ def test_compile_error_is_not_gradable_on_prairielearn_and_zero_on_gradescope(pr
     gs, pl = both(v, problem)
     assert gs["score"] == 0 and "SyntaxError" in gs["output"] and "could not load" in gs["output"]
     assert pl["gradable"] is False and "score" not in pl
-    assert "SyntaxError" in pl["format_errors"][0]
+    assert "SyntaxError" in pl["format_errors"][0] and "SyntaxError" not in pl["message"]   # said once
 
 
 def test_judge_error_is_marked_for_the_instructor_and_charges_nothing(problem):
     gs, pl = both(make_verdict(problem, "JE", message="not graded: judge error"), problem)
     assert gs["score"] == 0 and gs["output"].startswith(JE_MARK) and gs["extra_data"]["judge_error"] is True
     assert pl["gradable"] is False and pl["format_errors"][0].startswith(JE_MARK)
+    assert JE_MARK not in pl.get("message", "")
 
 
 def test_prairielearn_stays_under_one_megabyte(problem):

@@ -23,6 +23,10 @@ from platform_helpers import (CRASHING, HANGING, PYTHON, REFERENCE, ROOT, SYNTAX
 
 pytestmark = pytest.mark.slow
 JE = "JUDGE ERROR"
+# run_grader.py stops the grader after 70 s (the 60 s verdict contract + its start): right on the
+# platforms, too tight for seven cases on this shared machine under load (measured ~25-30 s unloaded).
+# The tests that are not about the deadline give it room; the deadline has its own test below.
+ROOMY = {"GRADER_DEADLINE_S": "300"}
 
 
 @pytest.fixture(scope="module")
@@ -42,9 +46,10 @@ def gradescope(tmp_path: Path, artefacts, files: dict | None, problem="small", *
     if files is not None:
         put_submission(root / "submission", files)
     proc = run_entrypoint(root / "source" / "run_autograder", {
-        "AUTOGRADER_ROOT": str(root), "GRADER_PYTHON": str(PYTHON),
+        **ROOMY, "AUTOGRADER_ROOT": str(root), "GRADER_PYTHON": str(PYTHON),
         "GRADER_PROBLEM": str(artefacts[problem]), **env})
     assert proc.returncode == 0, proc.stderr
+    assert_written_for_the_host(root / "results")
     doc = read_results(root)
     jsonschema.validate(doc, load_schema("gradescope.schema.json"))
     assert isinstance(doc["execution_time"], (int, float)) and doc["stdout_visibility"] == "hidden"
@@ -57,13 +62,20 @@ def prairielearn(tmp_path: Path, artefacts, files: dict | None, problem="small",
     if files is not None:
         put_submission(root / "student", files)
     proc = run_entrypoint(artefacts["pl"] / "bundle" / "platform" / "prairielearn" / "entrypoint", {
-        "GRADE_ROOT": str(root), "GRADER_PYTHON": str(PYTHON), "GRADER_PROBLEM": str(artefacts[problem]), **env})
+        **ROOMY, "GRADE_ROOT": str(root), "GRADER_PYTHON": str(PYTHON), "GRADER_PROBLEM": str(artefacts[problem]), **env})
     assert proc.returncode == 0, proc.stderr
+    assert_written_for_the_host(root / "results")
     path = root / "results" / "results.json"
     assert path.stat().st_size < 1_000_000
     doc = read_results(root)
     jsonschema.validate(doc, load_schema("prairielearn.schema.json"))
     return doc, proc.stdout
+
+
+def assert_written_for_the_host(results: Path) -> None:
+    """0644 (PrairieLearn's grader host reads it as its own user), and nothing else left beside it."""
+    assert (results / "results.json").stat().st_mode & 0o777 == 0o644
+    assert [p.name for p in results.iterdir()] == ["results.json"]
 
 
 def hidden_expected_values(n: int = 6) -> list[str]:
@@ -148,10 +160,12 @@ def test_gradescope_garbage_from_the_grader_is_replaced(tmp_path, artefacts):
 def test_gradescope_without_any_python_writes_the_fixed_fallback(tmp_path, artefacts):
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
-    for tool in ("mkdir", "chmod"):
+    for tool in ("mkdir", "chmod", "mv", "sync", "rm", "dirname"):
         (bin_dir / tool).symlink_to(subprocess.run(["which", tool], capture_output=True, text=True).stdout.strip())
     doc, _ = gradescope(tmp_path, artefacts, {"solution.py": REFERENCE}, PATH=str(bin_dir))
     assert doc["score"] == 0 and doc["output"].startswith(JE)
+    pl, _ = prairielearn(tmp_path, artefacts, {"solution.py": REFERENCE}, PATH=str(bin_dir))
+    assert pl["gradable"] is False and pl["format_errors"][0].startswith(JE) and "message" not in pl
 
 
 def test_gradescope_zip_layout_and_setup(artefacts):
@@ -186,7 +200,13 @@ def test_prairielearn_wrong_answer_gets_partial_marks(tmp_path, artefacts):
     assert doc["gradable"] is True and 0 < doc["score"] < 1
     rows = {t["name"]: t for t in doc["tests"]}
     assert rows["hidden cases"]["message"].startswith("1 of 3 hidden cases passed")
-    assert rows["public case p01 (H=4, T=1)"]["points"] == 0
+    p01 = rows["public case p01 (H=4, T=1)"]
+    assert p01["points"] == 0 and p01["max_points"] > 0        # drawn failed, still worth nothing
+
+
+def test_prairielearn_finds_a_solution_in_its_folder(tmp_path, artefacts):
+    doc, _ = prairielearn(tmp_path, artefacts, {"src/solution.py": REFERENCE})
+    assert doc["gradable"] is True and doc["score"] == 1.0
 
 
 def test_prairielearn_syntax_error_is_not_gradable(tmp_path, artefacts):
@@ -215,7 +235,8 @@ def test_prairielearn_dockerfile_installs_exactly_the_pinned_lock(artefacts):
     pl = artefacts["pl"]
     lock = (ROOT / "requirements.lock").read_text()
     assert (pl / "bundle" / "requirements.lock").read_text() == lock
-    assert all(re.fullmatch(r"[A-Za-z0-9_.-]+==[A-Za-z0-9_.+-]+", line) for line in lock.splitlines() if line)
+    assert all(re.fullmatch(r"[A-Za-z0-9_.-]+==[A-Za-z0-9_.+-]+", line) for line in lock.splitlines()
+               if line and not line.startswith("#"))
     docker = (pl / "Dockerfile").read_text()
     logical = re.sub(r"\\\n", " ", docker)
     pip_installs = [p.strip() for p in re.findall(r"pip install ([^&\n]*)", logical)]
@@ -225,10 +246,15 @@ def test_prairielearn_dockerfile_installs_exactly_the_pinned_lock(artefacts):
     options = json.loads((pl / "info.json").read_text())["externalGradingOptions"]
     entry = Path(options["entrypoint"].replace("/opt/lax-scan-grader", str(pl / "bundle")))
     assert entry.is_file() and os.access(entry, os.X_OK)
-    raw_limits = {"load_time_s": 40, "total_time_s": 300}
-    text = (ROOT / "problem.yaml").read_text()
-    for key in raw_limits:
-        m = re.search(rf"^\s*{key}:\s*([0-9.]+)", text, re.M)
-        raw_limits[key] = float(m.group(1)) if m else raw_limits[key]
-    needed = raw_limits["load_time_s"] + raw_limits["total_time_s"] + 30 + 10    # run_grader deadline + grace
-    assert needed < options["timeout"] <= 600
+    assert info_gradingmethod_and_timeout_fit(pl)
+
+
+def info_gradingmethod_and_timeout_fit(pl: Path) -> bool:
+    """External grading is switched on, and the wrapper's deadline with its grace fits the timeout."""
+    info = json.loads((pl / "info.json").read_text())
+    timeout = info["externalGradingOptions"]["timeout"]
+    code = ("import sys; sys.path.insert(0, sys.argv[1]); import run_grader as r; from pathlib import Path; "
+            "print(r.grader_deadline_s(Path(sys.argv[2])) + r.GRACE_S + r.KILL_WAIT_S + r.EXIT_S)")
+    needed = float(subprocess.run([str(PYTHON), "-c", code, str(pl / "bundle/platform/common"),
+                                   str(pl / "bundle/problem.yaml")], capture_output=True, text=True).stdout)
+    return info["gradingMethod"] == "External" and needed <= timeout <= 90

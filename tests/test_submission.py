@@ -63,3 +63,52 @@ def test_notebook_code_cells_in_order_with_magics_dropped(tmp_path):
     ns: dict = {}
     exec(src.code, ns)  # the extracted code is valid Python (indented magic became `pass`)
     assert ns["b"] == 2 and src.notes and "dropped" in src.notes[0]
+
+
+# -- folders: PrairieLearn keeps the configured name's folders (src/solution.py under /grade/student/src/)
+
+def test_a_solution_in_a_subfolder_is_found(tmp_path):
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "solution.py").write_bytes(REF.read_bytes())
+    (tmp_path / ".ipynb_checkpoints").mkdir()                   # Jupyter's copies are not candidates
+    (tmp_path / ".ipynb_checkpoints" / "solution-checkpoint.ipynb").write_text("{}")
+    (tmp_path / "src" / "__pycache__").mkdir()
+    (tmp_path / "src" / "__pycache__" / "stale.py").write_text("x = 1\n")
+    src = resolve(tmp_path, 1 << 20)
+    assert src.problem is None and src.code == REF.read_bytes()
+
+
+def test_four_levels_down_is_searched_five_is_not(tmp_path):
+    four = tmp_path / "ok" / "a" / "b" / "c" / "d"
+    five = tmp_path / "deep" / "a" / "b" / "c" / "d" / "e"
+    for folder in (four, five):
+        folder.mkdir(parents=True)
+        (folder / "solution.py").write_bytes(REF.read_bytes())
+    assert resolve(tmp_path / "ok", 1 << 20).code == REF.read_bytes()
+    problem = resolve(tmp_path / "deep", 1 << 20).problem
+    assert problem.startswith("no solution file") and "more than 4 levels down" in problem
+
+
+def test_two_solutions_in_different_folders_are_several(tmp_path):
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "solution.py").write_text("x = 1\n")
+    (tmp_path / "solution.py").write_text("x = 1\n")
+    problem = resolve(tmp_path, 1 << 20).problem
+    assert "several candidate solution files (solution.py, src/solution.py)" in problem
+
+
+def test_a_linked_folder_is_never_followed(tmp_path):
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "solution.py").write_bytes(REF.read_bytes())
+    sub = tmp_path / "sub"
+    sub.mkdir()
+    os.symlink(outside, sub / "src")
+    assert resolve(sub, 1 << 20).problem.startswith("no solution file")
+
+
+def test_a_folder_bomb_is_bounded(tmp_path):
+    from grader.submission import MAX_ENTRIES
+    for i in range(MAX_ENTRIES + 1):
+        (tmp_path / f"f{i}.txt").write_text("")
+    assert f"more than {MAX_ENTRIES} files and folders" in resolve(tmp_path, 1 << 20).problem

@@ -5,12 +5,13 @@
                 Nothing secret: no reference, no hidden or variant vectors, no example submissions.
   gradescope    dist/gradescope-autograder.zip: setup.sh and run_autograder at the root, the bundle beside.
   prairielearn  dist/prairielearn/: Dockerfile + bundle/ (the image's build context) and info.json, the
-                externalGradingOptions a question needs.
+                gradingMethod and externalGradingOptions a question needs.
 Zips are reproducible (fixed timestamps, sorted entries). Exit 2 with one line when something is missing.
 """
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import re
 import shutil
@@ -29,7 +30,10 @@ HANDOUT_DIR = "lax-scan-in-module"
 EXECUTABLE = {"setup.sh", "run_autograder", "entrypoint"}
 SECRET_PARTS = ("reference", "hidden.yaml", "variants.yaml", "submissions")
 HANDOUT_LIBS = ("jax", "jaxlib", "flax", "numpy")
-PL_TIMEOUT_SLACK_S = 40          # beyond run_grader.py's deadline: its SIGINT grace and container start
+# PrairieLearn's default external-grading timeout is 30 s and servers cap it (600 s by default, often
+# less): a timeout at most this is accepted by default-capped servers (issue 13).
+PL_TIMEOUT_MAX_S = 90
+PL_ENTRYPOINT = "/opt/lax-scan-grader/platform/prairielearn/entrypoint"
 
 
 def engine_files(root: Path) -> list[Path]:
@@ -71,10 +75,25 @@ def build_gradescope(root: Path, dist: Path) -> Path:
     return write_zip(dist / "gradescope-autograder.zip", entries)
 
 
-def deadline_s(raw: dict) -> float:
-    """Mirrors platform/common/run_grader.py: the load and total limits plus 30 s."""
-    limits = {"load_time_s": 40.0, "total_time_s": 300.0, **raw.get("limits", {})}
-    return float(limits["load_time_s"]) + float(limits["total_time_s"]) + 30.0
+def run_grader(root: Path):
+    """platform/common/run_grader.py as a module: the PrairieLearn timeout is derived from the deadline
+    it enforces, never restated here."""
+    spec = importlib.util.spec_from_file_location("run_grader", root / "platform/common/run_grader.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def prairielearn_options(root: Path, version: str) -> dict:
+    """The info.json keys a question needs, only those PrairieLearn's schema accepts today
+    (apps/prairielearn/src/schemas/infoQuestion.ts; `enabled` is deprecated and does nothing)."""
+    timeout = run_grader(root).platform_timeout_s(root / "problem.yaml")
+    if timeout > PL_TIMEOUT_MAX_S:
+        raise UsageError(f"the PrairieLearn timeout would be {timeout} s, over {PL_TIMEOUT_MAX_S} s: "
+                         "shorten the deadline in platform/common/run_grader.py")
+    return {"gradingMethod": "External",
+            "externalGradingOptions": {"image": f"yourorg/lax-scan-grader:{version}",
+                                       "entrypoint": PL_ENTRYPOINT, "timeout": timeout}}
 
 
 def build_prairielearn(root: Path, dist: Path) -> Path:
@@ -87,12 +106,7 @@ def build_prairielearn(root: Path, dist: Path) -> Path:
     (out / "bundle/platform/prairielearn/entrypoint").chmod(0o755)
     shutil.copy2(root / "platform/prairielearn/Dockerfile", out / "Dockerfile")
     raw = yaml.safe_load((root / "problem.yaml").read_text(encoding="utf-8"))
-    timeout = min(600, int(deadline_s(raw) + PL_TIMEOUT_SLACK_S))
-    snippet = {"externalGradingOptions": {
-        "enabled": True,
-        "image": f"yourorg/lax-scan-grader:{raw['version']}",
-        "entrypoint": "/opt/lax-scan-grader/platform/prairielearn/entrypoint",
-        "timeout": timeout}}
+    snippet = prairielearn_options(root, raw["version"])
     (out / "info.json").write_text(json.dumps(snippet, indent=2) + "\n", encoding="utf-8")
     return out
 

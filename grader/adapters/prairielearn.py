@@ -3,9 +3,17 @@
 PrairieLearn shows every test row to the student at once: it has no per-test visibility. So a set
 whose problem.yaml visibility is anything but `visible` becomes ONE aggregated row (points and a
 count, no per-case detail). A file that could not be loaded (CE) is `gradable: false` with
-`format_errors`, so the student is not charged an attempt; so is a judge error, marked as such. The
-file must stay under 1 MB: every text is clipped, and if the whole is still too large the per-row
-outputs go first.
+`format_errors`, so the student is not charged an attempt; so is a judge error, marked as such; the
+error is said once (the element shows `format_errors` and `message` one above the other). The file
+must stay under 1 MiB: every text is clipped, and if the whole is still too large the per-row outputs
+go first.
+
+How pl-external-grader-results draws a row (apps/prairielearn/elements/pl-external-grader-results/
+pl-external-grader-results.py, see docs/platforms.md): with `round_value(max_points) == "0"` a grey
+info icon whatever happened, else red when the rounded points differ from the rounded max, else
+green. The score PrairieLearn records is the top-level `score`, never the rows' sum. So a row worth
+nothing in the verdict (public cases weigh 0) carries MARK_POINTS as its max and as its points only
+when passed: drawn red or green, and no score changes.
 """
 from __future__ import annotations
 
@@ -17,7 +25,9 @@ from ..verdict import NAMES, CaseVerdict, Verdict
 from . import (JE_TEXT, case_text, case_title, check_text, check_title, clip, dump, headline,
                hidden_summary, points)
 
-SIZE_LIMIT = 1_000_000      # bytes; PrairieLearn rejects larger results
+SIZE_LIMIT = 1_000_000      # bytes; PrairieLearn rejects more than 1 MiB (1,048,576): a margin
+MARK_POINTS = 0.01          # the smallest max_points the element's round_value(x, 2) does not print as "0"
+NOT_GRADED = "Not graded, and no attempt was used: fix the error above and submit again."
 MESSAGE_LIMIT = 2_000
 OUTPUT_LIMIT = 100_000
 
@@ -34,24 +44,29 @@ def render(verdict: Verdict, problem: Problem) -> str:
 
 
 def results(v: Verdict, problem: Problem) -> dict:
+    # Not gradable: the red alerts (format_errors) say what happened, the message only what follows.
     if v.verdict == "JE":
-        return {"gradable": False, "format_errors": [JE_TEXT], "message": JE_TEXT, "output": "", "tests": []}
+        return {"gradable": False, "format_errors": [JE_TEXT], "output": "", "tests": []}
     if v.verdict == "CE":
         errors = [clip(f, MESSAGE_LIMIT) for f in v.feedback] or ["your file could not be loaded"]
-        return {"gradable": False, "format_errors": errors,
-                "message": clip("Your file could not be loaded, so it was not graded and no attempt "
-                                "was used: " + errors[0], MESSAGE_LIMIT),
-                "output": "", "tests": []}
+        return {"gradable": False, "format_errors": errors, "message": NOT_GRADED, "output": "", "tests": []}
     tests = _case_rows(v, problem) + _check_rows(v, problem)
     score = v.score / v.max_score if v.max_score > 0 else (1.0 if v.verdict == "AC" else 0.0)
+    marked = any(c.max_score == 0 for c in v.cases) or any(k.max_score == 0 for k in v.checks)
+    note = (f"\n(Rows worth nothing, like the public cases, show {MARK_POINTS} points only so that a "
+            "failed one is marked; the score counts the hidden cases and the checks.)") if marked else ""
     return {"gradable": True, "score": min(1.0, max(0.0, points(score))),
-            "message": clip(headline(v) + "".join(f"\n- {f}" for f in v.feedback), MESSAGE_LIMIT),
+            "message": clip(headline(v) + "".join(f"\n- {f}" for f in v.feedback) + note, MESSAGE_LIMIT),
             "output": clip(_output(v, problem), OUTPUT_LIMIT), "tests": tests}
 
 
-def _row(name: str, description: str, pts: float, max_pts: float, message: str, output: str = "") -> dict:
+def _row(name: str, description: str, pts: float, max_pts: float, message: str, passed: int = 0,
+         total: int = 0) -> dict:
+    """One test row; a row worth nothing carries `passed` / `total` marks of MARK_POINTS instead."""
+    if max_pts == 0 and total:
+        pts, max_pts = passed * MARK_POINTS, total * MARK_POINTS
     return {"name": name, "description": description, "points": points(pts), "max_points": points(max_pts),
-            "message": clip(message, MESSAGE_LIMIT), "output": clip(output, OUTPUT_LIMIT)}
+            "message": clip(message, MESSAGE_LIMIT), "output": ""}
 
 
 def _case_rows(v: Verdict, problem: Problem) -> list[dict]:
@@ -62,11 +77,12 @@ def _case_rows(v: Verdict, problem: Problem) -> list[dict]:
             continue
         if problem.visibility[case_set] == "visible":
             rows += [_row(case_title(c), f"{case_set} case: H={c.hidden}, T={c.T}, seed={c.seed}",
-                          c.score, c.max_score, case_text(c)) for c in cases]
+                          c.score, c.max_score, case_text(c), c.verdict == "AC", 1) for c in cases]
         else:
             rows.append(_row(f"{case_set} cases", f"{len(cases)} {case_set} cases; their details stay "
                              "hidden", sum(c.score for c in cases), sum(c.max_score for c in cases),
-                             hidden_summary(cases) if case_set == "hidden" else _count(cases)))
+                             hidden_summary(cases) if case_set == "hidden" else _count(cases),
+                             sum(c.verdict == "AC" for c in cases), len(cases)))
     return rows
 
 
@@ -74,11 +90,11 @@ def _check_rows(v: Verdict, problem: Problem) -> list[dict]:
     if not v.checks:
         return []
     if problem.visibility["checks"] == "visible":
-        return [_row(k.id, check_title(k), k.score, k.max_score, check_text(k)) for k in v.checks]
+        return [_row(k.id, check_title(k), k.score, k.max_score, check_text(k), k.passed, 1) for k in v.checks]
     passed = sum(k.passed for k in v.checks)
     return [_row("structure checks", f"{len(v.checks)} checks of how the code is built",
                  sum(k.score for k in v.checks), sum(k.max_score for k in v.checks),
-                 f"{passed} of {len(v.checks)} checks passed")]
+                 f"{passed} of {len(v.checks)} checks passed", passed, len(v.checks))]
 
 
 def _count(cases: list[CaseVerdict]) -> str:
@@ -114,4 +130,4 @@ def shrink(doc: dict) -> dict:
     return small
 
 
-__all__ = ["render", "results", "SIZE_LIMIT"]
+__all__ = ["render", "results", "SIZE_LIMIT", "MARK_POINTS"]

@@ -13,7 +13,10 @@ Environment (all optional):
   GRADER_BUNDLE     the bundle (default: the folder two levels above this file)
   GRADER_PYTHON     the venv's interpreter (default: $GRADER_BUNDLE/.venv/bin/python)
   GRADER_PROBLEM    a problem.yaml to grade against instead of the bundle's (tests use short limits)
-  GRADER_DEADLINE_S overall deadline in seconds (default: load + total time limits + 30)
+  GRADER_DEADLINE_S overall deadline in seconds (default: deadline_s() below)
+
+results.json is written atomically (a temporary file in the same folder, fsync, rename) and mode 0644:
+PrairieLearn's grader host reads it as its own user, not as the container's root.
 """
 import json
 import math
@@ -22,6 +25,7 @@ import re
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -30,14 +34,18 @@ PLATFORMS = {
     "prairielearn": ("GRADE_ROOT", "/grade", "student"),
 }
 JE_MARK = "JUDGE ERROR"      # the adapters' marker (grader/adapters/__init__.py)
+VERDICT_S = 60.0             # DESIGN.md "Speed": any submission gets its verdict within 60 s of wall time
+START_S = 10.0               # beyond that: the grader's own start (venv imports) and writing its results
 GRACE_S = 10                 # for the grader to clean up after SIGINT at the deadline
+KILL_WAIT_S = 3              # after SIGKILL: reading what is left of the report
+EXIT_S = 5                   # writing the fallback and leaving the container
 REPORT_LIMIT = 200_000       # bytes of the grader's report echoed to the (instructor-only) log
+PL_RESULTS_LIMIT = 1024 * 1024   # PrairieLearn's grader host rejects larger results.json
 
 
-def deadline_s(problem: Path) -> float:
-    """The grader's own worst case (load + total limits) plus slack, read without a YAML parser."""
-    if os.environ.get("GRADER_DEADLINE_S"):
-        return float(os.environ["GRADER_DEADLINE_S"])
+def grader_deadline_s(problem: Path) -> float:
+    """When the grader is stopped: its own worst case (load + total limits, read without a YAML parser),
+    never beyond the verdict contract, plus its start."""
     limits = {"load_time_s": 40.0, "total_time_s": 300.0}
     try:
         text = problem.read_text(encoding="utf-8")
@@ -47,7 +55,19 @@ def deadline_s(problem: Path) -> float:
                 limits[key] = float(m.group(1))
     except (OSError, ValueError):
         pass
-    return limits["load_time_s"] + limits["total_time_s"] + 30.0
+    return min(limits["load_time_s"] + limits["total_time_s"], VERDICT_S) + START_S
+
+
+def deadline_s(problem: Path) -> float:
+    if os.environ.get("GRADER_DEADLINE_S"):
+        return float(os.environ["GRADER_DEADLINE_S"])
+    return grader_deadline_s(problem)
+
+
+def platform_timeout_s(problem: Path) -> int:
+    """The platform's job timeout this wrapper needs: the deadline, SIGINT's grace, SIGKILL's wait and
+    the exit. tools/build.py writes it into PrairieLearn's info.json, so the two cannot disagree."""
+    return math.ceil(grader_deadline_s(problem) + GRACE_S + KILL_WAIT_S + EXIT_S)
 
 
 def looks_valid(doc, platform: str) -> bool:
@@ -60,8 +80,9 @@ def looks_valid(doc, platform: str) -> bool:
                 and isinstance(doc.get("tests", []), list))
     if doc.get("gradable") is False:
         return bool(doc.get("format_errors"))
-    score = doc.get("score")
-    return isinstance(score, (int, float)) and 0.0 <= score <= 1.0
+    score = doc.get("score")     # PrairieLearn's rules: a JSON number (not a boolean), finite, in [0, 1]
+    return (isinstance(score, (int, float)) and not isinstance(score, bool) and math.isfinite(score)
+            and 0.0 <= score <= 1.0)
 
 
 def fallback(platform: str, cause: str, elapsed: float) -> dict:
@@ -71,13 +92,37 @@ def fallback(platform: str, cause: str, elapsed: float) -> dict:
         return {"score": 0.0, "execution_time": round(elapsed, 3), "output": text, "output_format": "text",
                 "stdout_visibility": "hidden", "tests": [],
                 "extra_data": {"verdict": "JE", "judge_error": True, "cause": cause}}
-    return {"gradable": False, "format_errors": [text], "message": text, "output": "", "tests": []}
+    return {"gradable": False, "format_errors": [text], "output": "", "tests": []}   # said once
+
+
+def write_bytes_atomic(path: Path, data: bytes) -> None:
+    """A reader sees the old file or the whole new one, never a part; 0644 whatever the umask."""
+    fd, tmp = tempfile.mkstemp(prefix=".results-", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fchmod(f.fileno(), 0o644)
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+    try:                                    # the rename itself survives a crash too (best effort)
+        dfd = os.open(path.parent, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+        try:
+            os.fsync(dfd)
+        finally:
+            os.close(dfd)
+    except OSError:
+        pass
 
 
 def write_json(path: Path, doc: dict) -> None:
-    tmp = path.with_name(".results-fallback.json")
-    tmp.write_text(json.dumps(doc, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+    write_bytes_atomic(path, (json.dumps(doc, indent=2, sort_keys=True) + "\n").encode("utf-8"))
 
 
 def run(platform: str) -> int:
@@ -89,25 +134,46 @@ def run(platform: str) -> int:
     problem = Path(os.environ.get("GRADER_PROBLEM") or bundle / "problem.yaml")
     results_dir = root / "results"
     results_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        results_dir.chmod(0o755)            # the grader host must reach the file as another user
+    except OSError:
+        pass
     results = results_dir / "results.json"
     produced = results_dir / ".grader-results.json"
     for stale in (results, produced):          # a leftover (or planted) file must never count
         if stale.exists():
             stale.unlink()
-    cause = grade(platform, python, bundle, problem, root / sub, produced)
+    try:
+        cause, raw = checked(platform, grade(platform, python, bundle, problem, root / sub, produced), produced)
+    finally:
+        if produced.exists():               # the grader's own file (0600) never stays beside results.json
+            produced.unlink()
     if cause is None:
-        try:
-            doc = json.loads(produced.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as e:
-            cause, doc = f"the grader's results could not be read ({type(e).__name__})", None
-        if cause is None and not looks_valid(doc, platform):
-            cause = "the grader wrote results the platform would reject"
-    if cause is None:
-        os.replace(produced, results)
+        write_bytes_atomic(results, raw)
         return 0
     print(f"{JE_MARK}: {cause}; writing a fallback results.json", flush=True)
     write_json(results, fallback(platform, cause, time.monotonic() - t0))
     return 0
+
+
+def checked(platform: str, cause: str | None, produced: Path) -> tuple[str | None, bytes]:
+    """The grader's results as bytes when the platform would accept them, else the cause of a fallback."""
+    if cause is not None:
+        return cause, b""
+    try:
+        raw = produced.read_bytes()
+        doc = json.loads(raw.decode("utf-8"), parse_constant=_no_constant)
+    except (OSError, ValueError) as e:
+        return f"the grader's results could not be read ({type(e).__name__})", b""
+    if not looks_valid(doc, platform):
+        return "the grader wrote results the platform would reject", b""
+    if platform == "prairielearn" and len(raw) > PL_RESULTS_LIMIT:
+        return f"the grader's results are over PrairieLearn's {PL_RESULTS_LIMIT} bytes", b""
+    return None, raw
+
+
+def _no_constant(name: str):
+    raise ValueError(f"{name} is not JSON (the platforms' parsers reject it)")
 
 
 def grade(platform: str, python: Path, bundle: Path, problem: Path, submission: Path, out: Path):
@@ -140,7 +206,7 @@ def grade(platform: str, python: Path, bundle: Path, problem: Path, submission: 
 
 def stop(proc: subprocess.Popen) -> bytes:
     """SIGINT first, so the grader's `finally` kills its sandboxed tree; SIGKILL if it lingers."""
-    for sig, grace in ((signal.SIGINT, GRACE_S), (signal.SIGKILL, None)):
+    for sig, grace in ((signal.SIGINT, GRACE_S), (signal.SIGKILL, KILL_WAIT_S)):
         try:
             os.killpg(proc.pid, sig)
         except ProcessLookupError:
@@ -149,6 +215,9 @@ def stop(proc: subprocess.Popen) -> bytes:
             return proc.communicate(timeout=grace)[0] or b""
         except subprocess.TimeoutExpired:
             continue
+    # Killed, but something outside its group still holds the pipe: stop reading, so the wait is bounded.
+    proc.stdout.close()
+    proc.wait()
     return b""
 
 
