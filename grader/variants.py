@@ -5,8 +5,8 @@ transposed, ...) is told which mistake it is. The outputs are computed at `make 
 process (the grader process never imports JAX) and kept in tests/data/variants.yaml next to the
 golden files. They are hidden data: the handout does not ship them and grading works without them.
 
-`python -m grader.variants` rewrites variants.yaml alone; `--child` is the JAX side, reading a job
-on stdin and writing JSON on stdout.
+`python -m grader.variants` rewrites variants.yaml alone; grader/child/variants.py is the JAX side
+(trusted: it runs the reference, never a submission), reading a job on stdin and writing JSON on stdout.
 """
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ import numpy as np
 import yaml
 
 from . import BUNDLE_ROOT, JudgeError, UsageError
-from .cases import environment_fingerprint, fmt32, load_golden, make_x, read_data_file
+from .cases import environment_fingerprint, fmt32, load_golden, read_data_file
 from .compare import within_tolerance
 from .problem import Problem
 from .child.common import PINNED
@@ -139,7 +139,8 @@ def generate(problem: Problem, out_dir: Path | None = None) -> Path:
                      for c in problem.cases]}
     env = {k: os.environ[k] for k in ENV_KEEP if k in os.environ}
     try:
-        proc = subprocess.run([sys.executable, "-m", "grader.variants", "--child"], input=json.dumps(job),
+        proc = subprocess.run([sys.executable, "-I", str(BUNDLE_ROOT / "grader" / "child" / "variants.py")],
+                              input=json.dumps(job),
                               capture_output=True, text=True, cwd=BUNDLE_ROOT, env=env,
                               timeout=CHILD_TIMEOUT_S)
     except subprocess.TimeoutExpired:
@@ -164,77 +165,8 @@ def generate(problem: Problem, out_dir: Path | None = None) -> Path:
     return path
 
 
-# -- the JAX side (child process only) ------------------------------------------------------------
-def _child(job: dict) -> dict:
-    import importlib.util
-
-    import jax
-    for key, value in PINNED.items():
-        jax.config.update(key, value)
-    import flax.linen as nn
-    import jax.numpy as jnp
-
-    spec = importlib.util.spec_from_file_location("reference_solution", job["reference"])
-    ref = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(ref)
-    module_class = getattr(ref, job["module_class"])
-
-    class Drawn(nn.Module):
-        """Only draws W, like the reference's one self.param("W", ...), with another initializer."""
-        hidden: int
-        init_fn: object
-
-        @nn.compact
-        def __call__(self, x):
-            return self.param("W", self.init_fn, (self.hidden, self.hidden))
-
-    def drawn(init_fn, seed, x):
-        return Drawn(x.shape[0], init_fn).init(jax.random.PRNGKey(seed), x)["params"]["W"]
-
-    # n is traced (one compile per shape and activation); the while loop is bit-identical to scan
-    @jax.jit
-    def tanh_steps(W, c0, n):
-        return jax.lax.fori_loop(0, n, lambda i, c: jnp.tanh(c @ W), jnp.tanh(c0))
-
-    @jax.jit
-    def relu_steps(W, c0, n):
-        return jax.lax.fori_loop(0, n, lambda i, c: jax.nn.relu(c @ W), jax.nn.relu(c0))
-
-    @jax.jit
-    def raw_start(W, c0, n):
-        return jax.lax.fori_loop(0, n, lambda i, c: jnp.tanh(c @ W), c0)
-
-    he = nn.initializers.variance_scaling(2.0, "fan_in", "truncated_normal")
-    out = {}
-    for c in job["cases"]:
-        H, T, seed = c["hidden"], c["T"], c["seed"]
-        x = jnp.asarray(make_x(c["x_seed"], H))
-        W = module_class(hidden=H, T=T).init(jax.random.PRNGKey(seed), x)["params"]["W"]
-        if not np.array_equal(np.asarray(drawn(nn.initializers.lecun_normal(), seed, x)), np.asarray(W)):
-            raise RuntimeError("Drawn(lecun_normal) does not reproduce the reference's W")
-        row = {
-            "correct": tanh_steps(W, x @ W, T),
-            "t_minus_1": tanh_steps(W, x @ W, T - 1) if T > 0 else None,
-            "t_plus_1": tanh_steps(W, x @ W, T + 1),
-            "no_initial_tanh": raw_start(W, x @ W, T),
-            "transposed_w": tanh_steps(W.T, x @ W.T, T),
-            "seed_ignored": tanh_steps(W0 := module_class(hidden=H, T=T).init(
-                jax.random.PRNGKey(0), x)["params"]["W"], x @ W0, T),
-            "x_ignored": tanh_steps(W, jnp.zeros_like(x) @ W, T),
-            "relu": relu_steps(W, x @ W, T),
-            "init_scale": tanh_steps(Wh := drawn(he, seed, x), x @ Wh, T),
-            "lecun_uniform": tanh_steps(Wu := drawn(nn.initializers.lecun_uniform(), seed, x), x @ Wu, T),
-        }
-        out[c["id"]] = {k: [float(v) for v in np.asarray(a, np.float32)] for k, a in row.items()
-                        if a is not None and (k == "correct" or k in job["variants"])}
-    return {"settings": {k: getattr(jax.config, k) for k in PINNED}, "cases": out}
-
-
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    if argv == ["--child"]:
-        json.dump(_child(json.load(sys.stdin)), sys.stdout)
-        return 0
     from .problem import load_problem
     try:
         if argv not in ([], ) and not (len(argv) == 2 and argv[0] == "--problem"):

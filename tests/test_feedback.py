@@ -16,7 +16,7 @@ from grader.feedback import Diagnosis, hints_for_error, hints_for_settings, outp
 from grader.grade import grade
 from grader.problem import load_problem
 from grader.report import render_text
-from grader.runner import PINNED
+from grader.child.common import PINNED
 from grader.variants import Variants
 from grader.verdict import render
 

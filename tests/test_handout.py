@@ -32,7 +32,7 @@ def names(zip_path: Path) -> set[str]:
 def test_handout_holds_what_a_student_needs_and_nothing_secret(handout):
     got = names(handout)
     assert {"statement.md", "solution.py", "Makefile", "README.md", "requirements.lock", "problem.yaml",
-            "tests/data/public.yaml", "grader/__main__.py", "grader/runner.py"} <= got
+            "tests/data/public.yaml", "grader/__main__.py", "grader/child/runner.py"} <= got
     forbidden = [n for n in got if n.startswith(("reference/", "tests/submissions", ".venv", "dist/"))
                  or n in ("tests/data/hidden.yaml", "tests/data/variants.yaml") or re.match(r"tests/[^/]+\.py$", n)]
     assert forbidden == []

@@ -12,7 +12,8 @@ import yaml
 from conftest import ROOT, SUBMISSIONS, make_test_bundle
 from grader.cases import GoldenCase
 from grader.compare import band, band_text, judge, to_case_verdict
-from grader.execute import Outcome, _Frames
+from grader.channel import Frames as _Frames
+from grader.execute import Outcome
 from grader.grade import grade
 from grader.problem import CaseSpec, load_problem
 from grader.submission import resolve

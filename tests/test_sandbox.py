@@ -50,8 +50,8 @@ def test_bwrap_missing_is_a_judge_error(test_problem, monkeypatch):
 def test_unreadable_runner_is_a_judge_error(test_problem, level, monkeypatch):
     real_stage = sandbox.Sandbox.stage
 
-    def stage(self, source, runner_dir, job):
-        staged = real_stage(self, source, runner_dir, job)
+    def stage(self, source, runner_dir, job, **kw):
+        staged = real_stage(self, source, runner_dir, job, **kw)
         os.chmod(self.scratch / "judge" / "runner.py", 0)
         return staged
     monkeypatch.setattr(sandbox.Sandbox, "stage", stage)
@@ -78,7 +78,7 @@ def test_uid_children_get_the_seccomp_filter(test_problem):
     with sandbox.Sandbox(test_problem.limits, "uid") as box:
         job = box.stage(b"", ROOT / "grader", {})
     assert job["seccomp"] is True
-    code = ("import socket, sys; sys.path.insert(0, 'grader'); import runner; runner.apply_seccomp()\n"
+    code = ("import socket, sys; sys.path.insert(0, 'grader/child'); import common; common.apply_seccomp()\n"
             "for fam in (socket.AF_INET, socket.AF_INET6, socket.AF_UNIX, socket.AF_NETLINK):\n"
             "    try:\n        socket.socket(fam, socket.SOCK_DGRAM); print('OPEN', fam)\n"
             "    except PermissionError:\n        pass\n"
@@ -140,7 +140,7 @@ SYSV_CALLS = ("import ctypes, sys\nlibc = ctypes.CDLL(None, use_errno=True)\n"
 
 def test_uid_children_cannot_make_sysv_ipc():
     """No IPC namespace in uid mode: a SysV object would outlive grading, charged to the slot."""
-    code = "import sys; sys.path.insert(0, 'grader'); import runner; runner.apply_seccomp()\n" + SYSV_CALLS
+    code = "import sys; sys.path.insert(0, 'grader/child'); import common; common.apply_seccomp()\n" + SYSV_CALLS
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ["shm", "1", "msg", "1", "sem", "1"]        # EPERM, each

@@ -3,8 +3,9 @@
 On the full hidden set, each round times, as whole processes (start to exit):
   (a) cold   the bundle grading the reference with an empty compilation cache (GRADER_JAX_CACHE=tmp)
   (b) warm   the same with the bundle's warmed cache (.cache/jax; `python -m grader warm` fills it)
-  (c) floor  a bare process: import JAX, load the reference, call it per case with jit + the warm
-             cache exactly as the runner does, no sandbox, no comparison, no checks
+  (c) floor  a bare process: import JAX, load the reference, call it per case with jax.jit and a
+             compilation cache warmed for exactly those programs (by one untimed round), with the
+             grader's pinned settings; no sandbox, no export, no second process, no checks
   (d) naive  a bare process importing the reference and calling it per case eagerly, no cache
 and prints the medians, (b)/(c), (d)/(b) and the peak memory of grader + child. Then it grades 20+
 mixed submissions with `batch --jobs 1` and `--jobs 2` for throughput. Only the bundle's own tools.
@@ -36,15 +37,15 @@ def hidden_cases() -> list[dict]:
 
 
 def bare_loop(mode: str, cache: str) -> None:
-    """(c) and (d), run in a fresh process: prints the in-loop seconds as JSON."""
+    """(c) and (d), run in a fresh process: prints the in-loop seconds as JSON. Mode "fill" is the
+    floor's untimed round that writes its cache."""
     t0 = time.perf_counter()
     cases = json.loads(sys.stdin.read())
-    sys.path.insert(0, str(ROOT / "grader"))
+    sys.path.insert(0, str(ROOT / "grader" / "child"))
     import numpy as np
-    if mode == "floor":
-        import runner                                  # the runner's own JAX setup and jit caller
-        jax = runner.configure_jax({"compilation_cache": cache})
-        call = runner.Caller(jax, True)
+    if mode in ("floor", "fill"):
+        import common                                  # the children's own JAX setup
+        jax = common.configure_jax(cache, writable=mode == "fill")
     else:
         import jax
     import importlib.util
@@ -52,8 +53,9 @@ def bare_loop(mode: str, cache: str) -> None:
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     fn = module.lax_scan_in_module
-    if mode == "floor":
-        call.fn, fn = fn, call
+    if mode in ("floor", "fill"):
+        plain = fn
+        fn = lambda s, x, h, T: jax.jit(lambda v: plain(s, v, h, T))(x)  # noqa: E731 - one program per case
     t1 = time.perf_counter()
     for c in cases:
         np.asarray(fn(c["seed"], jax.numpy.asarray(np.asarray(c["x"], np.float32)), c["hidden"], c["T"]))
@@ -119,7 +121,7 @@ def main() -> int:
     ap.add_argument("--subs", type=int, default=20)
     ap.add_argument("--batch-cases", choices=("public", "hidden", "all"), default="public")
     ap.add_argument("--no-batch", action="store_true")
-    ap.add_argument("--bare", choices=("floor", "naive"), help=argparse.SUPPRESS)
+    ap.add_argument("--bare", choices=("floor", "fill", "naive"), help=argparse.SUPPRESS)
     ap.add_argument("--cache", default="", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.bare:
@@ -140,6 +142,9 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="lax-bench-") as tmpdir:
         tmp = Path(tmpdir)
         os.chmod(tmp, 0o755)         # the sandbox uid reads the cold cache folder inside it
+        floor_cache = tmp / "floor-cache"      # the floor's own programs, warmed like the bundle's
+        floor_cache.mkdir()
+        timed([PY, __file__, "--bare", "fill", "--cache", str(floor_cache)], stdin=cases)
         for r in range(args.runs):
             cold = tmp / f"cold{r}"
             cold.mkdir()
@@ -149,7 +154,7 @@ def main() -> int:
             wall, peak = grade_once({}, tmp)
             t["b"].append(wall)
             peaks.append(peak)
-            for key, mode, c in (("c", "floor", str(cache)), ("d", "naive", "")):
+            for key, mode, c in (("c", "floor", str(floor_cache)), ("d", "naive", "")):
                 wall, mb, out = timed([PY, __file__, "--bare", mode, "--cache", c], stdin=cases)
                 t[key].append(wall)
                 loops[key].append(json.loads(out)["loop_s"])
