@@ -1,8 +1,10 @@
-"""Isolation levels: which one this machine allows, bubblewrap's command line, and the bundle's
-secrets made unreadable for the `uid` level. The sandbox (sandbox.py) applies them."""
+"""Isolation levels: which one this machine allows, bubblewrap's command line, the sandbox uids, and
+the bundle's secrets made unreadable for the `uid` level. The sandbox (sandbox.py) applies them."""
 from __future__ import annotations
 
+import fcntl
 import os
+import random
 import shutil
 import subprocess
 import sys
@@ -11,16 +13,22 @@ from typing import Literal
 
 from . import JudgeError
 from .problem import Limits
+from .proctree import SHARED_SCRATCH, ipc_owners, kill_uid, remove_files_of, remove_ipc_of
 
 Isolation = Literal["bwrap", "uid", "process"]
-SLOT_UID_BASE = 61000          # slot N runs as uid/gid 61000+N (no passwd entry needed)
-SLOTS = 64
+# Every Sandbox draws its own uid/gid at random from this range (no passwd entry needed). A container
+# cannot see another container's processes, and RLIMIT_NPROC and kill(-1) act on a uid across the
+# whole kernel, so fixed slot numbers collided; 2^31 - 2^20 choices make a collision between two
+# live sandboxes anywhere on the kernel about as likely as 1 in 2^31 per pair. Below 2^31: some
+# tools still read uids as signed 32-bit numbers.
+UID_RANGE = (1 << 20, 1 << 31)
+CLAIMS = Path("/run/lax-scan-grader")      # one flocked file per uid a grader on this /run holds
 SECRET_DIRS = ("reference", "tests", ".git", "dist")   # made o-rx in uid mode
 
 
-def bwrap_argv(scratch: Path, limits: Limits, cache: Path | None) -> list[str]:
+def bwrap_argv(scratch: Path, limits: Limits, cache: Path | None, extra_read: tuple[Path, ...] = ()) -> list[str]:
     """bubblewrap's arguments: namespaces, an unprivileged uid, read-only system, only the venv,
-    the runner and the submission visible, a size-bounded /tmp."""
+    the runner, the submission and the child's own extra folders visible, a size-bounded /tmp."""
     # Resolved with the grader's PATH: a missing bubblewrap is the judge's failure (JE), found here.
     bwrap = shutil.which("bwrap")
     if bwrap is None:
@@ -43,6 +51,8 @@ def bwrap_argv(scratch: Path, limits: Limits, cache: Path | None) -> list[str]:
             argv += ["--ro-bind", etc, etc]
     if cache is not None and cache.is_dir():
         argv += ["--ro-bind", str(cache), "/cache"]
+    for path in extra_read:               # at the same path inside: the child's job names it so
+        argv += ["--ro-bind", str(path), str(path)]
     # The root is bwrap's own tmpfs, with no size bound: read-only, so only the bounded /tmp is writable.
     return argv + ["--remount-ro", "/"]
 
@@ -55,8 +65,9 @@ def probe() -> Isolation:
     global _PROBED
     if _PROBED is None:
         _PROBED = "uid" if os.geteuid() == 0 else "process"
+        claim = UidClaim.take() if os.geteuid() == 0 else None
         if shutil.which("bwrap"):
-            uid = SLOT_UID_BASE + SLOTS  # a probe-only uid, never a slot's
+            uid = claim.uid if claim else -1
             pre = (lambda: (os.setgroups([]), os.setgid(uid), os.setuid(uid))) if os.geteuid() == 0 else None
             try:
                 ok = subprocess.run(["bwrap", "--unshare-all", "--unshare-user", "--ro-bind", "/", "/",
@@ -66,6 +77,8 @@ def probe() -> Isolation:
                 ok = False
             if ok:
                 _PROBED = "bwrap"
+        if claim is not None:
+            claim.release()
     return _PROBED
 
 
@@ -75,3 +88,110 @@ def secure_bundle(root: Path) -> None:
         p = root / name
         if p.is_dir() and p.stat().st_mode & 0o007:
             os.chmod(p, p.stat().st_mode & ~0o007)
+
+
+def _used_uids() -> set[int]:
+    """Owners of every process, of the entries in the shared scratch places, and of SysV IPC objects
+    this grader can see: a uid among them is someone's, never drawn."""
+    used = set()
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                used.add(os.stat(f"/proc/{entry}").st_uid)
+            except OSError:
+                pass
+    for top in SHARED_SCRATCH:
+        try:
+            with os.scandir(top) as it:
+                for e in it:
+                    try:
+                        used.add(e.stat(follow_symlinks=False).st_uid)
+                    except OSError:
+                        pass
+        except OSError:
+            pass
+    return used | ipc_owners()
+
+
+def _named(uid: int) -> bool:
+    import grp
+    import pwd
+    for lookup in (pwd.getpwuid, grp.getgrgid):
+        try:
+            lookup(uid)
+            return True
+        except KeyError:
+            pass
+    return False
+
+
+class UidClaim:
+    """A uid this grader alone uses while it holds the claim: drawn at random, never one that owns a
+    process, a shared-scratch file or an IPC object now, and held by an flock on CLAIMS/uid-N so a
+    grader on the same /run that dies leaves a claim the next one can recognise and sweep."""
+
+    def __init__(self, uid: int, handle):
+        self.uid, self._handle = uid, handle
+
+    @classmethod
+    def take(cls, rng: random.Random | None = None) -> UidClaim:
+        CLAIMS.mkdir(mode=0o700, parents=True, exist_ok=True)
+        sweep_stale_claims()
+        rng = rng or random.SystemRandom()
+        used = _used_uids()
+        for _ in range(100):
+            uid = rng.randrange(*UID_RANGE)
+            if uid in used or _named(uid):
+                continue
+            # Locked under a private name first, then linked into place: a sweeper never sees an
+            # unlocked claim that is in fact live.
+            tmp = CLAIMS / f".new-{os.getpid()}-{uid}"
+            handle = open(tmp, "w")
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                os.link(tmp, CLAIMS / f"uid-{uid}")
+            except FileExistsError:
+                handle.close()
+                continue
+            finally:
+                os.unlink(tmp)
+            return cls(uid, handle)
+        raise JudgeError("could not draw an unused sandbox uid in 100 tries")
+
+    def release(self) -> None:
+        if self._handle is not None:
+            try:
+                os.unlink(CLAIMS / f"uid-{self.uid}")
+            except OSError:
+                pass
+            self._handle.close()
+            self._handle = None
+
+
+def sweep_stale_claims() -> None:
+    """Claims whose grader died (the flock is free): what their uid left is killed and removed by
+    a helper holding that uid, then the claim goes. A live grader's claim is never touched."""
+    try:
+        names = [n for n in os.listdir(CLAIMS) if n.startswith("uid-") and n[4:].isdigit()]
+    except OSError:
+        return
+    for name in names:
+        try:
+            handle = open(CLAIMS / name, "r")
+        except OSError:
+            continue
+        with handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                continue
+            if os.fstat(handle.fileno()).st_nlink == 0:   # released between listdir and open
+                continue
+            uid = int(name[4:])
+            kill_uid(uid)
+            remove_files_of(uid)
+            remove_ipc_of(uid)
+            try:
+                os.unlink(CLAIMS / name)
+            except OSError:
+                pass
