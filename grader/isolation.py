@@ -86,7 +86,8 @@ def secure_bundle(root: Path) -> None:
     """uid mode: the slot users must not read the reference, golden data, tests or history."""
     for name in SECRET_DIRS:
         p = root / name
-        if p.is_dir() and p.stat().st_mode & 0o007:
+        # .git is a file in a git worktree (a pointer to the main repository's folder)
+        if (p.is_dir() or p.is_file()) and not p.is_symlink() and p.stat().st_mode & 0o007:
             os.chmod(p, p.stat().st_mode & ~0o007)
 
 
