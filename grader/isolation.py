@@ -22,6 +22,7 @@ Isolation = Literal["bwrap", "uid", "process"]
 # live sandboxes anywhere on the kernel about as likely as 1 in 2^31 per pair. Below 2^31: some
 # tools still read uids as signed 32-bit numbers.
 UID_RANGE = (1 << 20, 1 << 31)
+FALLBACK_FLOOR = 10000         # a user namespace mapping less (rootless, userns-remap): draw above this
 CLAIMS = Path("/run/lax-scan-grader")      # one flocked file per uid a grader on this /run holds
 SECRET_DIRS = ("reference", "tests", ".git", "dist")   # made o-rx in uid mode
 
@@ -126,6 +127,30 @@ def _named(uid: int) -> bool:
     return False
 
 
+def _mapped(kind: str) -> list[tuple[int, int]]:
+    """[start, end) id ranges this process's user namespace maps (all of them where none is readable)."""
+    try:
+        rows = [line.split() for line in Path(f"/proc/self/{kind}_map").read_text().splitlines()]
+        return [(int(r[0]), int(r[0]) + int(r[2])) for r in rows if len(r) == 3]
+    except (OSError, ValueError):
+        return [(0, 1 << 32)]
+
+
+def uid_ranges() -> list[tuple[int, int]]:
+    """The [start, end) ranges uids are drawn from: UID_RANGE where the user namespace maps it (the
+    uid doubles as the gid, so both maps count), else what it maps above FALLBACK_FLOOR. Empty when
+    neither exists: no uid can be drawn (setup.sh refuses such a machine)."""
+    def meet(a, b):
+        out = []
+        for lo, hi in a:
+            for lo2, hi2 in b:
+                if max(lo, lo2) < min(hi, hi2):
+                    out.append((max(lo, lo2), min(hi, hi2)))
+        return out
+    both = meet(_mapped("uid"), _mapped("gid"))
+    return meet(both, [UID_RANGE]) or meet(both, [(FALLBACK_FLOOR, UID_RANGE[1])])
+
+
 class UidClaim:
     """A uid this grader alone uses while it holds the claim: drawn at random, never one that owns a
     process, a shared-scratch file or an IPC object now, and held by an flock on CLAIMS/uid-N so a
@@ -139,9 +164,12 @@ class UidClaim:
         CLAIMS.mkdir(mode=0o700, parents=True, exist_ok=True)
         sweep_stale_claims()
         rng = rng or random.SystemRandom()
-        used = _used_uids()
+        used, ranges = _used_uids(), uid_ranges()
+        if not ranges:
+            raise JudgeError("this user namespace maps no uid above 10000 for the sandbox")
         for _ in range(100):
-            uid = rng.randrange(*UID_RANGE)
+            lo, hi = max(ranges, key=lambda r: r[1] - r[0])
+            uid = rng.randrange(lo, hi)
             if uid in used or _named(uid):
                 continue
             # Locked under a private name first, then linked into place: a sweeper never sees an

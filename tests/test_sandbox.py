@@ -458,3 +458,16 @@ def test_remove_cgroup_waits_for_the_last_task(tmp_path):
     assert 0.2 <= time.monotonic() - t0 < 2
     (cg / "inner").rmdir()
     assert remove_cgroup(cg) is True and not cg.exists()
+
+
+def test_uids_are_drawn_only_where_the_user_namespace_maps_them(monkeypatch):
+    from grader import isolation
+    maps = {"uid": [(0, 1 << 32)], "gid": [(0, 1 << 32)]}
+    monkeypatch.setattr(isolation, "_mapped", lambda kind: maps[kind])
+    assert isolation.uid_ranges() == [UID_RANGE]
+    maps["uid"] = maps["gid"] = [(0, 65536)]                 # userns-remap / rootless: 65536 ids
+    assert isolation.uid_ranges() == [(isolation.FALLBACK_FLOOR, 65536)]
+    maps["gid"] = [(0, 1000)]                                # no id both maps share above the floor
+    assert isolation.uid_ranges() == []
+    with pytest.raises(sandbox.JudgeError, match="maps no uid"):
+        UidClaim.take()
