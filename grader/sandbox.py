@@ -35,10 +35,10 @@ from . import BUNDLE_ROOT, JudgeError
 from .problem import Limits
 from . import landlock
 from .isolation import Isolation, UidClaim, bwrap_argv, probe, secure_bundle  # noqa: F401
-from .jaxcache import harden_cache
-from .memcg import cgroup_oom_count, cgroup_peak, cgroup_pids, cgroup_usage, make_cgroup, remove_cgroup
-from .proctree import (descendants, kill_uid, pids_of_uid, pss_bytes, remove_files_of, remove_ipc_of,
-                       rss_bytes, shared_usage)
+from .jaxcache import private_copy
+from .memcg import cgroup_oom_count, make_cgroup, remove_cgroup
+from .proctree import kill_uid, pids_of_uid, remove_files_of, remove_ipc_of  # noqa: F401 (tests use them here)
+from .watch import SCRATCH_FILES, TreeWatch  # noqa: F401
 
 RUNNER_FILES = ("runner.py", "structure.py")
 ENV_KEEP_PREFIXES = ("OPENBLAS_",)
@@ -46,8 +46,6 @@ ENV_KEEP_PREFIXES = ("OPENBLAS_",)
 # higher, for the mapped libraries and page cache it also charges, so a hog meets the watchdog (a
 # clean MLE) before the kernel's reclaim stalls it at the hard limit (measured: seconds of thrashing).
 CGROUP_SLACK_MB = 128
-SCRATCH_FILES = 20000          # entries a child may create outside a bounded tmpfs (inodes cost too)
-PSS_EVERY = 1.0                # s between PSS confirmations while RSS alone is past the limit
 _libc = ctypes.CDLL(None, use_errno=True)
 
 
@@ -69,7 +67,7 @@ class Child:
     pids_seen: set[int] = field(default_factory=set)
 
 
-class Sandbox:
+class Sandbox(TreeWatch):
     """Owns a uid, a scratch folder, and at most one running child at a time.
 
     `extra_read`: folders or files this sandbox's children may read besides the system, the venv,
@@ -96,7 +94,7 @@ class Sandbox:
         self.uid = self._claim.uid if self._claim is not None else None
         self.scratch = Path(tempfile.mkdtemp(prefix="lax-grader-"))
         if self.uid is not None and cache is not None and cache.is_dir():
-            self.cache = self._private_cache(cache)
+            self.cache = private_copy(cache, self.scratch / "cache", self.uid)
         self.landlock_abi = landlock.abi() if self.isolation == "uid" else None
         self.child: Child | None = None
         self._pss = (0.0, 0, 0)        # (when, rss then, pss then): the last PSS confirmation
@@ -111,29 +109,7 @@ class Sandbox:
             if secrets_root is not None and secrets_root != BUNDLE_ROOT:
                 secure_bundle(secrets_root)
 
-    # -- uid and cache ---------------------------------------------------------------------
-    def _private_cache(self, cache: Path) -> Path | None:
-        """A copy of the cache that this uid alone may read (root:uid, 0750/0640 inside the 0711
-        scratch). The original stays unreadable to every sandbox uid; copying ~the reference's few
-        programs costs milliseconds. None (grading without a cache, slower) if it cannot be made."""
-        harden_cache(cache)          # entries the grader does not own are dropped first
-        copy = self.scratch / "cache"
-        try:
-            os.chmod(cache, os.stat(cache).st_mode & 0o700)    # the original: the grader's alone
-            shutil.copytree(cache, copy, symlinks=True, ignore_dangling_symlinks=True)
-            for dirpath, dirs, files in os.walk(copy):
-                for name in dirs + files + [""]:
-                    path = os.path.join(dirpath, name) if name else dirpath
-                    if os.path.islink(path):
-                        os.unlink(path)        # harden_cache dropped them; one made since is not ours
-                        continue
-                    os.chown(path, 0, self.uid)
-                    os.chmod(path, 0o750 if os.path.isdir(path) else 0o640)
-        except OSError:
-            shutil.rmtree(copy, ignore_errors=True)
-            return None
-        return copy
-
+    # -- uid ---------------------------------------------------------------------------------
     @staticmethod
     def _clean_slot(uid: int) -> None:
         """Every process, shared-scratch file and SysV IPC object of the slot uid, gone."""
@@ -259,68 +235,7 @@ class Sandbox:
         if self._ruleset is not None:    # last: it raises rather than let the child run unconfined
             self._ruleset.enforce()
 
-    # -- watch and end -----------------------------------------------------------------------
-    def tree_pids(self) -> set[int]:
-        """Every process of the child: by owner when a slot uid is held, else by ancestry."""
-        child = self.child
-        if child is None:
-            return set()
-        if child.uid is not None:
-            return pids_of_uid(child.uid)
-        if child.cgroup is not None:
-            return cgroup_pids(child.cgroup)
-        child.pids_seen = descendants({child.proc.pid} | child.pids_seen)
-        return child.pids_seen
-
-    def memory_bytes(self) -> int:
-        """Memory of the whole tree: the cgroup's usage where there is one, else the sum of RSS, which
-        counts a page shared by n processes n times (a fork swarm of 300 MiB sums to 900). Past the
-        limit the sum is confirmed with PSS, which counts it once; between confirmations (at most
-        one per PSS_EVERY) the last PSS plus the RSS grown since stands in, never less."""
-        if self.child and self.child.cgroup is not None:
-            usage = cgroup_usage(self.child.cgroup)
-            if usage is not None:
-                return usage
-        pids = self.tree_pids()
-        rss, limit = rss_bytes(pids), self.limits.memory_mb << 20
-        if rss <= limit:
-            return rss
-        when, rss_then, pss_then = self._pss
-        estimate = pss_then + max(0, rss - rss_then)
-        if time.monotonic() - when < PSS_EVERY and estimate <= limit:
-            return estimate
-        pss = pss_bytes(pids, stop_above=limit)
-        self._pss = (time.monotonic(), rss, pss)
-        return pss
-
-    def memory_peak(self) -> int | None:
-        return cgroup_peak(self.cgroup) if self.cgroup is not None else None
-
-    def hit_memory_limit(self) -> bool:
-        child = self.child
-        return child is not None and cgroup_oom_count(child.cgroup) > child.oom_base
-
-    def scratch_usage(self) -> tuple[int, int]:
-        """(bytes, entries) the child wrote outside a bounded tmpfs: its scratch folders and, when it
-        runs as a slot uid without bwrap, what it owns in the shared /tmp, /var/tmp, /dev/shm."""
-        total, count = 0, 0
-        for sub in ("work", "home", "tmp"):
-            for dirpath, dirs, files in os.walk(self.scratch / sub):
-                count += len(dirs) + len(files)
-                for name in files:
-                    try:
-                        total += os.lstat(os.path.join(dirpath, name)).st_blocks * 512
-                    except OSError:
-                        pass
-        if self.uid is not None and self.isolation != "bwrap":
-            shared, entries = shared_usage(self.uid)
-            total, count = total + shared, count + entries
-        return total, count
-
-    def over_scratch(self) -> bool:
-        used, entries = self.scratch_usage()
-        return used > self.limits.scratch_mb << 20 or entries > SCRATCH_FILES
-
+    # -- end ---------------------------------------------------------------------------------
     def kill(self) -> int | None:
         """SIGKILL the whole tree and reap the direct child; returns its wait status code."""
         child = self.child

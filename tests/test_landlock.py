@@ -21,8 +21,8 @@ from conftest import ROOT
 from grader import landlock, sandbox
 from grader.problem import load_problem
 
-pytestmark = [pytest.mark.skipif(os.geteuid() != 0, reason="uid isolation needs a root grader"),
-              pytest.mark.skipif(landlock.abi() is None, reason="this kernel has no Landlock")]
+needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="uid isolation needs a root grader")
+needs_landlock = pytest.mark.skipif(landlock.abi() is None, reason="this kernel has no Landlock")
 
 PROBE = r'''
 import json, os, sys
@@ -93,6 +93,8 @@ def limits():
     return load_problem(ROOT / "problem.yaml").limits
 
 
+@needs_root
+@needs_landlock
 def test_uid_child_reads_no_copy_of_the_bundle_anywhere_but_still_runs_jax(limits, planted_copy):
     copy_files = [planted_copy / "reference" / "solution.py", planted_copy / "tests" / "data" / "hidden.yaml",
                   planted_copy / "problem.yaml", planted_copy]
@@ -111,6 +113,8 @@ def test_uid_child_reads_no_copy_of_the_bundle_anywhere_but_still_runs_jax(limit
     assert got["jax"] == 6.0
 
 
+@needs_root
+@needs_landlock
 def test_uid_child_writes_only_its_scratch(limits, tmp_path):
     open_dir = Path(tempfile.mkdtemp(prefix="lax-open-", dir="/tmp"))
     try:
@@ -126,6 +130,8 @@ def test_uid_child_writes_only_its_scratch(limits, tmp_path):
         shutil.rmtree(open_dir)
 
 
+@needs_root
+@needs_landlock
 def test_cache_is_readable_only_by_the_sandbox_given_it(limits, tmp_path):
     cache = tmp_path / "cache"
     (cache / "sub").mkdir(parents=True)
@@ -142,6 +148,8 @@ def test_cache_is_readable_only_by_the_sandbox_given_it(limits, tmp_path):
         assert [probe(runner, targets)[str(p)] for p in targets] == ["PermissionError"] * 2
 
 
+@needs_root
+@needs_landlock
 def test_extra_read_is_a_per_sandbox_allowlist(limits):
     shared = Path(tempfile.mkdtemp(prefix="lax-extra-", dir="/tmp"))
     try:
@@ -155,6 +163,7 @@ def test_extra_read_is_a_per_sandbox_allowlist(limits):
         shutil.rmtree(shared)
 
 
+@needs_landlock
 def test_ruleset_handles_what_the_abi_allows():
     fs, net, scoped = landlock.handled(landlock.abi())
     assert fs & landlock.READ_FILE and fs & landlock.REFER and fs & landlock.TRUNCATE
@@ -165,8 +174,36 @@ def test_ruleset_handles_what_the_abi_allows():
     assert landlock.handled(1) == ((1 << 13) - 1, 0, 0)
 
 
+@needs_landlock
 def test_verdict_records_the_abi(limits):
     from grader.grade import environment
     assert environment("uid")["landlock"] == landlock.abi()
     assert environment("bwrap")["landlock"] is None and environment("process")["landlock"] is None
     json.dumps(environment("uid"))
+
+
+def test_resume_and_merge_ignore_the_landlock_abi():
+    """A record graded where the kernel had Landlock and one graded where it had none (or at another
+    level) share a gradebook: environment_key, which batch resume and merge compare, leaves it out."""
+    from grader.records import environment_key
+    from grader.grade import environment
+    with_abi = {"verdict": {"environment": {**environment("uid"), "landlock": 7}}}
+    without = {"verdict": {"environment": {**environment("uid"), "landlock": None}}}
+    older = {"verdict": {"environment": {k: v for k, v in environment("bwrap").items() if k != "landlock"}}}
+    assert environment_key(with_abi) == environment_key(without) == environment_key(older)
+    other_jax = {"verdict": {"environment": {**environment("uid"), "jax": "0.0.1"}}}
+    assert environment_key(other_jax) != environment_key(with_abi)
+
+
+@needs_root
+def test_without_landlock_uid_falls_back_to_permissions_and_says_so(limits, monkeypatch, planted_copy):
+    """A kernel without Landlock (simulated): the child still starts, environment.landlock is null,
+    and what permissions alone allow is readable again, which is why the ABI is recorded."""
+    from grader.grade import environment
+    monkeypatch.setattr(landlock, "_ABI", None)
+    assert environment("uid")["landlock"] is None
+    with sandbox.Sandbox(limits, "uid") as box:
+        assert box.landlock_abi is None
+        copied, own = planted_copy / "reference" / "solution.py", ROOT / "reference" / "solution.py"
+        got = probe(box, [copied, own])
+    assert got[str(copied)] == "read" and got[str(own)] == "PermissionError"   # o-rwx still holds
