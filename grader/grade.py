@@ -63,7 +63,9 @@ def bundle_fingerprint(root: Path = BUNDLE_ROOT) -> str:
 
 
 def environment(isolation: str) -> dict:
-    return {"python": platform.python_version(), "isolation": isolation, **library_versions()}
+    from .landlock import abi       # uid children run under Landlock exactly when the kernel has it
+    return {"python": platform.python_version(), "isolation": isolation,
+            "landlock": abi() if isolation == "uid" else None, **library_versions()}
 
 
 def grade(problem: Problem, path: str | Path, sets: str = "all", isolation: str | None = None) -> Verdict:

@@ -148,3 +148,44 @@ def cgroup_oom_count(cg: Path | None) -> int:
         return int((cg / "memory.failcnt").read_text())
     except (OSError, ValueError):
         return 0
+
+
+def _populated(cg: Path) -> bool:
+    """Whether any task, a dying one included, still counts in cg. v2's `populated` drops only
+    when the last thread has left; cgroup.procs lists thread-group leaders and so misses a killed
+    JAX process whose leader is already a zombie while its other threads are still exiting."""
+    try:
+        for line in (cg / "cgroup.events").read_text().splitlines():
+            key, _, value = line.partition(" ")
+            if key == "populated":
+                return value.strip() != "0"
+    except OSError:
+        pass
+    try:
+        return bool((cg / "tasks").read_text().split() or (cg / "cgroup.procs").read_text().split())
+    except OSError:
+        return False
+
+
+def remove_cgroup(cg: Path, timeout_s: float = 10.0) -> bool:
+    """Remove the child's cgroup once its last task is gone. rmdir fails (EBUSY) while a task is
+    still exiting, and the sandbox's kill only waits for live, non-zombie processes of its uid:
+    so first every task left in the cgroup is killed (cgroup.kill, Linux >= 5.14: it holds only
+    what the sandbox put there), then rmdir is retried until it succeeds. True when it is gone."""
+    import time
+    deadline = time.monotonic() + timeout_s
+    while True:
+        if _populated(cg) and (cg / "cgroup.kill").exists():
+            try:
+                (cg / "cgroup.kill").write_text("1")
+            except OSError:
+                pass
+        try:
+            cg.rmdir()
+            return True
+        except FileNotFoundError:
+            return True
+        except OSError:
+            if time.monotonic() > deadline:
+                return False
+        time.sleep(0.005)

@@ -49,6 +49,7 @@ def environment_key(record: dict) -> tuple:
     """What must agree between records to share a gradebook: library versions, not the isolation."""
     env = dict(record["verdict"].get("environment") or {})
     env.pop("isolation", None)
+    env.pop("landlock", None)        # like the isolation: how it was sandboxed, not what graded it
     return tuple(sorted(env.items()))
 
 

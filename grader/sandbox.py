@@ -5,18 +5,21 @@ Levels (recorded in the verdict's environment.isolation):
            only the venv and the runner visible, a size-bounded private /tmp. Started from an
            unprivileged host uid when the grader is root, so the sandbox never holds root.
   uid      the grader is root but bubblewrap cannot start (e.g. an unprivileged Docker container):
-           an unprivileged slot uid, secrets made unreadable to others, sockets refused by seccomp.
+           an unprivileged uid, secrets made unreadable to others, sockets refused by seccomp, and
+           where the kernel has Landlock a file-system allowlist (grader/landlock.py): it reads only
+           the system, its venv, its runner, its submission and `extra_read`, writes only its scratch.
   process  neither (a student's laptop): the limits below, none of the guarantees.
 Always: own session, rlimits, PR_SET_PDEATHSIG, a memory cgroup where one is writable, the child's
-environment from a whitelist. Each concurrent grader holds one slot (a uid) by an flock, so every
-process, file and SysV IPC object a submission made can be found by its owner and removed (by a
-helper holding that uid, never by root: see proctree), and its scratch folder is readable by that
-uid alone (no concurrent student reads another's code).
+environment from a whitelist. Each Sandbox draws its own uid at random (isolation.UidClaim), so
+every process, file and SysV IPC object its children made can be found by their owner and removed
+(by a helper holding that uid, never by root: see proctree), no other sandbox on the kernel shares
+its RLIMIT_NPROC count or can signal it, and its scratch folder is readable by that uid alone.
+The compilation cache is never readable by a uid on disk: a Sandbox given `cache=` gets a private
+copy in its scratch that only its own uid can read (at bwrap bound to /cache).
 """
 from __future__ import annotations
 
 import ctypes
-import fcntl
 import os
 import resource
 import shutil
@@ -30,18 +33,18 @@ from pathlib import Path
 
 from . import BUNDLE_ROOT, JudgeError
 from .problem import Limits
-from .isolation import SLOT_UID_BASE, SLOTS, Isolation, bwrap_argv, probe, secure_bundle  # noqa: F401
-from .jaxcache import harden_cache, reachable_by_others
-from .memcg import cgroup_oom_count, cgroup_peak, cgroup_pids, cgroup_usage, make_cgroup
-from .proctree import descendants, kill_uid, pids_of_uid, remove_files_of, remove_ipc_of, rss_bytes, shared_usage
+from . import landlock
+from .isolation import Isolation, UidClaim, bwrap_argv, probe, secure_bundle  # noqa: F401
+from .jaxcache import private_copy
+from .memcg import cgroup_oom_count, make_cgroup, remove_cgroup
+from .proctree import kill_uid, pids_of_uid, remove_files_of, remove_ipc_of  # noqa: F401 (tests use them here)
+from .watch import SCRATCH_FILES, TreeWatch  # noqa: F401
 
-SLOT_DIR = Path("/run/lax-scan-grader") if os.geteuid() == 0 else None
 ENV_KEEP_PREFIXES = ("OPENBLAS_",)
 # The watchdog kills at memory_mb of anonymous + shm memory; the cgroup's hard limit sits this much
 # higher, for the mapped libraries and page cache it also charges, so a hog meets the watchdog (a
 # clean MLE) before the kernel's reclaim stalls it at the hard limit (measured: seconds of thrashing).
 CGROUP_SLACK_MB = 128
-SCRATCH_FILES = 20000          # entries a child may create outside a bounded tmpfs (inodes cost too)
 _libc = ctypes.CDLL(None, use_errno=True)
 
 
@@ -63,14 +66,21 @@ class Child:
     pids_seen: set[int] = field(default_factory=set)
 
 
-class Sandbox:
-    """Owns a slot (uid), a scratch folder, and at most one running child at a time."""
+class Sandbox(TreeWatch):
+    """Owns a uid, a scratch folder, and at most one running child at a time.
+
+    `extra_read`: folders or files this sandbox's children may read besides the system, the venv,
+    the runner and the submission (Landlock at uid, read-only binds at the same path at bwrap); the
+    uid must reach them (o+x on the parents, readable by it). `cache`: the compilation cache, copied
+    for this sandbox's uid alone; a Sandbox made without it cannot read any cache at any level."""
 
     def __init__(self, limits: Limits, isolation: Isolation | None = None, cache: Path | None = None,
-                 secrets_root: Path | None = None, cache_writable: bool = False):
+                 secrets_root: Path | None = None, cache_writable: bool = False,
+                 extra_read: tuple[Path, ...] = ()):
         self.limits = limits
         self.cache = cache
         self.cache_writable = cache_writable
+        self.extra_read = tuple(Path(p).resolve() for p in extra_read)
         self.is_root = os.geteuid() == 0
         self.isolation: Isolation = isolation or os.environ.get("GRADER_ISOLATION") or probe()  # type: ignore
         if self.isolation not in ("bwrap", "uid", "process"):
@@ -79,42 +89,26 @@ class Sandbox:
             raise JudgeError("uid isolation needs a root grader")
         if cache_writable and self.isolation != "process":
             raise JudgeError("only trusted code, run without a sandbox uid, may write the compilation cache")
-        self._slot_file = None
-        self.uid = self._take_slot() if self.is_root and self.isolation != "process" else None
-        if self.uid is not None and cache is not None and cache.is_dir():
-            # The slot uid must reach it (bwrap cannot even start with a bind it cannot see); if
-            # it cannot, grading goes on without the cache: slower, never an error.
-            self.cache = cache if reachable_by_others(cache) else None
-            if self.cache is not None:
-                harden_cache(cache)
+        self._claim = UidClaim.take() if self.is_root and self.isolation != "process" else None
+        self.uid = self._claim.uid if self._claim is not None else None
         self.scratch = Path(tempfile.mkdtemp(prefix="lax-grader-"))
+        if self.uid is not None and cache is not None and cache.is_dir():
+            self.cache = private_copy(cache, self.scratch / "cache", self.uid)
+        self.landlock_abi = landlock.abi() if self.isolation == "uid" else None
         self.child: Child | None = None
+        self._pss = (0.0, 0, 0)        # (when, rss then, pss then): the last PSS confirmation
+        self._ruleset: landlock.Ruleset | None = None
         # GRADER_NO_CGROUP=1 forces the RLIMIT_AS + RSS-watchdog fallback (what a machine without a
         # writable memory cgroup gets), so both ways to MLE stay tested.
         use_cgroup = self.is_root and os.environ.get("GRADER_NO_CGROUP", "") in ("", "0")
-        name = f"slot-{self.uid}" if self.uid is not None else f"pid-{os.getpid()}-{id(self):x}"  # one per Sandbox
+        name = f"uid-{self.uid}" if self.uid is not None else f"pid-{os.getpid()}-{id(self):x}"  # one per Sandbox
         self.cgroup = make_cgroup(name, limits.memory_mb + CGROUP_SLACK_MB) if use_cgroup else None
         if self.isolation == "uid":
             secure_bundle(BUNDLE_ROOT)
             if secrets_root is not None and secrets_root != BUNDLE_ROOT:
                 secure_bundle(secrets_root)
 
-    # -- slots -------------------------------------------------------------------------------
-    def _take_slot(self) -> int:
-        SLOT_DIR.mkdir(mode=0o700, parents=True, exist_ok=True)
-        for n in range(SLOTS):
-            f = open(SLOT_DIR / f"slot-{n}", "w")
-            try:
-                fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                f.close()
-                continue
-            self._slot_file = f
-            uid = SLOT_UID_BASE + n
-            self._clean_slot(uid)    # a previous holder that crashed may have left processes
-            return uid
-        raise JudgeError(f"all {SLOTS} sandbox slots are busy")
-
+    # -- uid ---------------------------------------------------------------------------------
     @staticmethod
     def _clean_slot(uid: int) -> None:
         """Every process, shared-scratch file and SysV IPC object of the slot uid, gone."""
@@ -176,21 +170,38 @@ class Sandbox:
         py = "/venv/bin/python" if self.isolation == "bwrap" else str(venv_python())
         argv = [py, "-I", f"{inside_judge}/{script}", f"{inside_judge}/job.json"]
         if self.isolation == "bwrap":
-            argv = bwrap_argv(self.scratch, self.limits, self.cache) + argv
+            argv = bwrap_argv(self.scratch, self.limits, self.cache, self.extra_read) + argv
         cwd = None if self.isolation == "bwrap" else str(self.scratch / "work")
+        self._ruleset = None
         try:
+            # Built per child: its rules hold the inodes of folders stage() has just made afresh.
+            self._ruleset = landlock.Ruleset.build(self._grants()) if self.landlock_abi else None
             proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL if stdin_fd is None else stdin_fd,
                                     stdout=out_w, stderr=out_w,
                                     pass_fds=(result_w,), cwd=cwd, env=self._env(),
                                     preexec_fn=self._preexec, close_fds=True)
-        except OSError as e:
+        except (OSError, subprocess.SubprocessError) as e:
             for fd in (result_r, result_w, out_r, out_w):
                 os.close(fd)
             raise JudgeError(f"could not start the runner ({self.isolation}): {e}") from None
+        finally:
+            if self._ruleset is not None:
+                self._ruleset.close()
+                self._ruleset = None
         os.close(result_w)
         os.close(out_w)
         self.child = Child(proc, result_r, out_r, self.uid, self.cgroup, cgroup_oom_count(self.cgroup))
+        self._pss = (0.0, 0, 0)
         return self.child
+
+    def _grants(self) -> list[landlock.Grant]:
+        """What a uid child may read and write (see landlock.SYSTEM_READ for the system part)."""
+        read = [Path(sys.prefix).resolve(), Path(sys.base_prefix).resolve(),
+                Path(os.path.realpath(sys.executable)).parent, self.scratch / "judge",
+                self.scratch / "submission", *self.extra_read]
+        if self.cache is not None:
+            read.append(self.cache)
+        return landlock.child_grants(read, [self.scratch / sub for sub in ("work", "home", "tmp")])
 
     def _env(self) -> dict[str, str]:
         home = "/tmp" if self.isolation == "bwrap" else str(self.scratch / "home")
@@ -225,56 +236,10 @@ class Sandbox:
             os.setuid(self.uid)
         if hasattr(_libc, "prctl"):  # Linux: PR_SET_PDEATHSIG, after setuid (which clears it)
             _libc.prctl(1, signal.SIGKILL)
+        if self._ruleset is not None:    # last: it raises rather than let the child run unconfined
+            self._ruleset.enforce()
 
-    # -- watch and end -----------------------------------------------------------------------
-    def tree_pids(self) -> set[int]:
-        """Every process of the child: by owner when a slot uid is held, else by ancestry."""
-        child = self.child
-        if child is None:
-            return set()
-        if child.uid is not None:
-            return pids_of_uid(child.uid)
-        if child.cgroup is not None:
-            return cgroup_pids(child.cgroup)
-        child.pids_seen = descendants({child.proc.pid} | child.pids_seen)
-        return child.pids_seen
-
-    def memory_bytes(self) -> int:
-        """Resident memory of the whole tree (cgroup usage where there is one)."""
-        if self.child and self.child.cgroup is not None:
-            usage = cgroup_usage(self.child.cgroup)
-            if usage is not None:
-                return usage
-        return rss_bytes(self.tree_pids())
-
-    def memory_peak(self) -> int | None:
-        return cgroup_peak(self.cgroup) if self.cgroup is not None else None
-
-    def hit_memory_limit(self) -> bool:
-        child = self.child
-        return child is not None and cgroup_oom_count(child.cgroup) > child.oom_base
-
-    def scratch_usage(self) -> tuple[int, int]:
-        """(bytes, entries) the child wrote outside a bounded tmpfs: its scratch folders and, when it
-        runs as a slot uid without bwrap, what it owns in the shared /tmp, /var/tmp, /dev/shm."""
-        total, count = 0, 0
-        for sub in ("work", "home", "tmp"):
-            for dirpath, dirs, files in os.walk(self.scratch / sub):
-                count += len(dirs) + len(files)
-                for name in files:
-                    try:
-                        total += os.lstat(os.path.join(dirpath, name)).st_blocks * 512
-                    except OSError:
-                        pass
-        if self.uid is not None and self.isolation != "bwrap":
-            shared, entries = shared_usage(self.uid)
-            total, count = total + shared, count + entries
-        return total, count
-
-    def over_scratch(self) -> bool:
-        used, entries = self.scratch_usage()
-        return used > self.limits.scratch_mb << 20 or entries > SCRATCH_FILES
-
+    # -- end ---------------------------------------------------------------------------------
     def kill(self) -> int | None:
         """SIGKILL the whole tree and reap the direct child; returns its wait status code."""
         child = self.child
@@ -313,13 +278,10 @@ class Sandbox:
             self._clean_slot(self.uid)
         shutil.rmtree(self.scratch, ignore_errors=True)
         if self.cgroup is not None:
-            try:
-                self.cgroup.rmdir()
-            except OSError:
-                pass
-        if self._slot_file is not None:
-            self._slot_file.close()
-            self._slot_file = None
+            remove_cgroup(self.cgroup)
+        if self._claim is not None:      # last: until now no other sandbox can draw this uid
+            self._claim.release()
+            self._claim = None
 
     def __enter__(self) -> Sandbox:
         return self

@@ -12,9 +12,11 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -24,6 +26,7 @@ from conftest import ROOT, SUBMISSIONS, one_case_bundle
 
 from grader import sandbox
 from grader.grade import grade
+from grader.isolation import UID_RANGE
 from grader.problem import Problem, load_problem
 from grader.proctree import SHARED_SCRATCH
 from grader.verdict import render
@@ -32,7 +35,7 @@ LEVELS = ("bwrap", "uid")
 LIMITS = {"load_time_s": 15, "case_time_s": 4, "total_time_s": 60, "memory_mb": 900,
           "output_bytes": 65536, "scratch_mb": 16}
 SLACK_S = 2.0                                   # a TLE arrives within its limit plus this
-SLOT_UIDS = range(sandbox.SLOT_UID_BASE, sandbox.SLOT_UID_BASE + sandbox.SLOTS)
+SLOT_UIDS = range(*UID_RANGE)                   # every uid a sandbox may draw
 MARKERS = (b"lax_swarm", b"lax_daemon")        # process names the hostile files give their children
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="bwrap-as-slot-uid and uid isolation need root")
@@ -73,17 +76,17 @@ def graded(problem: Problem, path: Path, level: str, monkeypatch, sets: str = "p
         boxes.append(self)
 
     def close(self):
-        # Checked while the slot's lock is still held: once released, a concurrent grader may take
-        # the same uid, and its processes are not this submission's.
-        slot, self._slot_file = self._slot_file, None
+        # Checked while the uid's claim is still held: once released, another sandbox may draw
+        # the same uid (one chance in 2^31), and its processes would not be this submission's.
+        claim, self._claim = self._claim, None
         try:
             real_close(self)
             if self.uid is not None:
                 leftovers.extend(f"pid {p}" for p in sandbox.pids_of_uid(self.uid))
                 leftovers.extend(f"marked pid {p}" for p in marked_processes({self.uid}))
         finally:
-            if slot is not None:
-                slot.close()
+            if claim is not None:
+                claim.release()
     monkeypatch.setattr(sandbox.Sandbox, "__init__", spy)
     monkeypatch.setattr(sandbox.Sandbox, "close", close)
     t0 = time.monotonic()
@@ -149,6 +152,32 @@ def test_reference_and_golden_data_are_out_of_reach(problem, level, monkeypatch)
     assert "LEAK" not in output(v)
 
 
+@pytest.fixture
+def planted_copy():
+    """A world-readable copy of the bundle's secrets outside the clone, where the hostile file looks
+    (it globs /tmp/*): the verdict must not depend on what else lies on the host."""
+    top = Path(tempfile.mkdtemp(prefix="lax-copy-", dir="/tmp"))
+    try:
+        for sub in ("reference", "tests/data", ".git"):
+            if (ROOT / sub).is_dir():
+                shutil.copytree(ROOT / sub, top / sub, ignore=shutil.ignore_patterns("objects"))
+        for dirpath, _dirs, files in os.walk(top):
+            os.chmod(dirpath, 0o755)
+            for f in files:
+                os.chmod(os.path.join(dirpath, f), 0o644)
+        yield top
+    finally:
+        shutil.rmtree(top)
+
+
+@pytest.mark.parametrize("level", LEVELS)
+def test_a_world_readable_copy_elsewhere_is_out_of_reach(problem, level, monkeypatch, planted_copy):
+    assert (planted_copy / "reference" / "solution.py").stat().st_mode & 0o004
+    v = graded(problem, example("wrong_answer", "import_reference"), level, monkeypatch, sets="all")
+    assert v["verdict"] == "WA"
+    assert "LEAK" not in output(v), output(v)
+
+
 @pytest.mark.parametrize("level", LEVELS)
 @pytest.mark.parametrize("name", ["fake_verdict", "planted_results"])
 def test_printed_or_planted_verdicts_change_nothing(problem, level, name, monkeypatch):
@@ -195,6 +224,16 @@ def test_processes_and_files_do_not_outlive_grading(problem, level, name, monkey
     v = graded(problem, example("run_time_error", name), level, monkeypatch)   # asserts the cleanup
     assert v["verdict"] == "RTE"
     assert not Path("/tmp/lax-hostile-filler").exists()
+
+
+@pytest.mark.parametrize("level", LEVELS)
+def test_fork_swarm_is_rte_not_mle_without_a_cgroup(problem, level, monkeypatch):
+    """Summed RSS counts the swarm's shared copy-on-write pages once per process (a JAX runner
+    forked 200 times sums to tens of GiB); measured with PSS it is what it is: RTE, its folder's."""
+    monkeypatch.setenv("GRADER_NO_CGROUP", "1")
+    v = graded(problem, example("run_time_error", "fork_swarm"), level, monkeypatch)
+    assert v["verdict"] == "RTE", v["cases"][0]["message"]
+    assert v["internal"]["peak_memory_mb"] < LIMITS["memory_mb"]
 
 
 # -- limits ---------------------------------------------------------------------------------------

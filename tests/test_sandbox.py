@@ -9,9 +9,13 @@ import ctypes
 import json
 import os
 import stat
+import random
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -19,15 +23,28 @@ from conftest import ROOT, SUBMISSIONS
 
 from grader import sandbox
 from grader.grade import grade
-from grader.memcg import cgroup_oom_count, make_cgroup, own_cgroup
-from grader.proctree import ipc_of, kill_uid, pids_of_uid, remove_files_of, remove_ipc_of, shared_usage
+from grader.isolation import CLAIMS, UID_RANGE, UidClaim, sweep_stale_claims
+from grader.memcg import cgroup_oom_count, make_cgroup, own_cgroup, remove_cgroup
+from grader.proctree import ipc_of, kill_uid, pids_of_uid, remove_files_of, remove_ipc_of, rss_bytes, shared_usage
 from grader.verdict import render
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="slot uids need a root grader")
 ACCEPTED = SUBMISSIONS / "wrong_answer" / "hostile_fake_verdict.py"   # any file that loads
-SPARE_UID = sandbox.SLOT_UID_BASE + sandbox.SLOTS + 1                    # never a slot's, never the probe's
-OTHER_UID = SPARE_UID + 1                                                # a bystander: must be left alone
+SPARE_UID = OTHER_UID = -1     # drawn and held like a sandbox's (below): no other grader's, ever
 LIBC = ctypes.CDLL(None, use_errno=True)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _spare_uids():
+    """SPARE_UID (a stand-in for a sandbox's) and OTHER_UID (a bystander that must be left alone),
+    claimed like a Sandbox's uid so no concurrent grader or test on this kernel uses them."""
+    global SPARE_UID, OTHER_UID
+    claims = [UidClaim.take(), UidClaim.take()]
+    SPARE_UID, OTHER_UID = (c.uid for c in claims)
+    yield
+    for c in claims:
+        kill_uid(c.uid)
+        c.release()
 
 
 def as_uid(uid: int):
@@ -89,7 +106,8 @@ def test_uid_children_get_the_seccomp_filter(test_problem):
 
 
 def test_shared_scratch_is_measured_and_removed():
-    made = [Path("/tmp/lax-test-shared"), Path("/var/tmp/lax-test-shared"), Path("/dev/shm/lax-test-shared")]
+    name = f"lax-test-shared-{os.getpid()}"       # never another checkout's concurrent run
+    made = [Path("/tmp") / name, Path("/var/tmp") / name, Path("/dev/shm") / name]
     root_file = made[0] / "root-owned"
     try:
         for d in made:
@@ -190,7 +208,7 @@ def test_leftover_cleanup_holds_only_the_slot_uids_rights():
     """The walk and delete run as the slot uid, not root: a folder swapped for a link mid-walk can
     make it delete nothing the uid could not. Shown with a folder whose group (the uid's) may not
     write: root would delete the uid's file in it, the uid cannot."""
-    guarded, own = Path("/tmp/lax-test-guarded"), Path("/tmp/lax-test-own")
+    guarded, own = Path(f"/tmp/lax-test-guarded-{os.getpid()}"), Path(f"/tmp/lax-test-own-{os.getpid()}")
     try:
         for d in (guarded, own):
             d.mkdir()
@@ -289,3 +307,167 @@ def test_page_cache_at_the_limit_is_not_an_oom_but_a_hog_is(tmp_path):
         assert cgroup_oom_count(cg) >= 1
     finally:
         cg.rmdir()
+
+
+# -- helpers for children that are not the runner -------------------------------------------------
+def start_script(box: sandbox.Sandbox, code: str, ready: int = 1) -> sandbox.Child:
+    """Start `code` as box's child (the runner's argv, uid, limits and Landlock domain) and wait
+    until it has printed `ready` lines."""
+    runner = Path(tempfile.mkdtemp(prefix="lax-test-runner-"))
+    try:
+        (runner / "runner.py").write_text(code)
+        child = box.start(box.stage(b"", runner, {}))
+    finally:
+        shutil.rmtree(runner)
+    seen, deadline = b"", time.monotonic() + 60
+    while seen.count(b"\n") < ready and time.monotonic() < deadline:
+        chunk = os.read(child.output_fd, 4096)
+        if not chunk:
+            break
+        seen += chunk
+    assert seen.count(b"\n") >= ready, seen
+    return child
+
+
+# -- uids that cannot collide ---------------------------------------------------------------------
+def test_each_sandbox_draws_its_own_uid_and_releases_it(test_problem):
+    with sandbox.Sandbox(test_problem.limits, "uid") as a, sandbox.Sandbox(test_problem.limits, "bwrap") as b:
+        uids = (a.uid, b.uid)
+        assert a.uid != b.uid and all(UID_RANGE[0] <= u < UID_RANGE[1] for u in uids)
+        assert all((CLAIMS / f"uid-{u}").exists() for u in uids)
+    assert not any((CLAIMS / f"uid-{u}").exists() for u in uids)
+
+
+class _Draws(random.Random):
+    """Draws fixed in advance: which candidates take() rejects is then visible."""
+
+    def __init__(self, *values):
+        super().__init__(0)
+        self.values = list(values)
+
+    def randrange(self, *_args):
+        return self.values.pop(0)
+
+
+def test_a_uid_that_owns_anything_or_is_claimed_is_never_drawn():
+    held = UidClaim.take()
+    sleeper = subprocess.Popen(["sleep", "60"], preexec_fn=as_uid(SPARE_UID))
+    fd, owned = tempfile.mkstemp(prefix="lax-test-owned-", dir="/tmp")
+    os.close(fd)
+    os.chown(owned, OTHER_UID, OTHER_UID)
+    fresh = random.SystemRandom().randrange(*UID_RANGE)
+    try:
+        draws = _Draws(SPARE_UID, OTHER_UID, held.uid, 0, fresh)     # 0: root, a named account
+        claim = UidClaim.take(draws)
+        assert claim.uid == fresh and draws.values == []
+        claim.release()
+    finally:
+        held.release()
+        sleeper.kill()
+        sleeper.wait()
+        os.unlink(owned)
+
+
+def test_a_dead_graders_claim_is_swept_and_a_live_ones_is_not():
+    live, dead = UidClaim.take(), UidClaim.take()
+    procs = [subprocess.Popen(["sleep", "60"], preexec_fn=as_uid(c.uid)) for c in (live, dead)]
+    try:
+        dead._handle.close()             # its grader died: the claim file stays, its flock is gone
+        dead._handle = None
+        sweep_stale_claims()
+        assert procs[1].wait(timeout=10) == -9 and not (CLAIMS / f"uid-{dead.uid}").exists()
+        assert procs[0].poll() is None and (CLAIMS / f"uid-{live.uid}").exists()
+    finally:
+        live.release()
+        for p in procs:
+            p.kill()
+            p.wait()
+
+
+SWARM = "import os, time\nwhile True:\n    try:\n        os.fork()\n    except OSError:\n        break\n" \
+        "print('full', flush=True)\ntime.sleep(60)\n"
+FORK_FIVE = "import os, time\nfor _ in range(5):\n    if os.fork() == 0:\n        time.sleep(60)\n" \
+            "print('forked five', flush=True)\ntime.sleep(60)\n"
+
+
+def test_one_sandboxs_fork_swarm_leaves_another_free_to_fork(test_problem):
+    """RLIMIT_NPROC counts a uid's processes across the kernel: with a uid per Sandbox a swarm that
+    fills its own count cannot make another grading's fork fail (fixed slot uids shared it)."""
+    limits = replace(test_problem.limits, processes=40)
+    with sandbox.Sandbox(limits, "uid") as a, sandbox.Sandbox(limits, "uid") as b:
+        start_script(a, SWARM)
+        assert len(pids_of_uid(a.uid)) >= 30
+        start_script(b, FORK_FIVE)
+        assert len(pids_of_uid(b.uid)) == 6
+
+
+# -- memory measured, not summed -------------------------------------------------------------------
+SHARED = ("import os, time\nblob = bytearray({mb} << 20)\nfor i in range(0, len(blob), 4096):\n"
+          "    blob[i] = 1\nfor _ in range({forks}):\n    if os.fork() == 0:\n        break\n"
+          "print('up', flush=True)\ntime.sleep(60)\n")
+
+
+@pytest.mark.parametrize("level", ["uid", "bwrap"])
+def test_forks_sharing_their_pages_count_once_without_a_cgroup(test_problem, level, monkeypatch):
+    monkeypatch.setenv("GRADER_NO_CGROUP", "1")
+    limits = replace(test_problem.limits, memory_mb=400)
+    with sandbox.Sandbox(limits, level) as box:
+        assert box.cgroup is None
+        start_script(box, SHARED.format(mb=150, forks=4), ready=5)
+        summed, measured = rss_bytes(box.tree_pids()), box.memory_bytes()
+        assert summed > 700 << 20, summed >> 20         # five copies of the same 150 MiB
+        assert measured < 300 << 20, measured >> 20     # counted once (PSS), under the 400 MiB limit
+
+
+@pytest.mark.parametrize("level", ["uid", "bwrap"])
+def test_a_private_hog_is_still_over_the_limit_without_a_cgroup(test_problem, level, monkeypatch):
+    monkeypatch.setenv("GRADER_NO_CGROUP", "1")
+    limits = replace(test_problem.limits, memory_mb=400)
+    with sandbox.Sandbox(limits, level) as box:
+        start_script(box, SHARED.format(mb=450, forks=0))
+        assert box.memory_bytes() > 400 << 20
+
+
+# -- the memory cgroup never outlives its sandbox ---------------------------------------------------
+EXITING = ("import os, threading, time\nblob = bytearray(64 << 20)\nfor i in range(0, len(blob), 4096):\n"
+           "    blob[i] = 1\nfor _ in range(3):\n    if os.fork() == 0:\n        break\n"
+           "def spin():\n    while True:\n        pass\n"
+           "for _ in range(8):\n    threading.Thread(target=spin, daemon=True).start()\n"
+           "print('up', flush=True)\ntime.sleep(60)\n")
+
+
+def test_memory_cgroup_is_gone_after_close_every_time(test_problem):
+    """The race behind "the memory cgroup outlived grading": SIGKILLed, a multi-threaded process's
+    leader turns zombie (so the uid's kill sees nothing left) while its other threads are still
+    exiting in the cgroup, and rmdir fails with EBUSY. Seen 2 times in 15 before the fix."""
+    for attempt in range(20):
+        with sandbox.Sandbox(test_problem.limits, "uid") as box:
+            if box.cgroup is None:
+                pytest.skip("no writable memory cgroup on this machine")
+            start_script(box, EXITING)
+            cg = box.cgroup
+        assert not cg.exists(), f"attempt {attempt}: {cg} outlived its sandbox"
+
+
+def test_remove_cgroup_waits_for_the_last_task(tmp_path):
+    cg = tmp_path / "cg"
+    cg.mkdir()
+    (cg / "inner").mkdir()                  # a plain folder that never empties: rmdir keeps failing
+    t0 = time.monotonic()
+    assert remove_cgroup(cg, timeout_s=0.2) is False and cg.exists()
+    assert 0.2 <= time.monotonic() - t0 < 2
+    (cg / "inner").rmdir()
+    assert remove_cgroup(cg) is True and not cg.exists()
+
+
+def test_uids_are_drawn_only_where_the_user_namespace_maps_them(monkeypatch):
+    from grader import isolation
+    maps = {"uid": [(0, 1 << 32)], "gid": [(0, 1 << 32)]}
+    monkeypatch.setattr(isolation, "_mapped", lambda kind: maps[kind])
+    assert isolation.uid_ranges() == [UID_RANGE]
+    maps["uid"] = maps["gid"] = [(0, 65536)]                 # userns-remap / rootless: 65536 ids
+    assert isolation.uid_ranges() == [(isolation.FALLBACK_FLOOR, 65536)]
+    maps["gid"] = [(0, 1000)]                                # no id both maps share above the floor
+    assert isolation.uid_ranges() == []
+    with pytest.raises(sandbox.JudgeError, match="maps no uid"):
+        UidClaim.take()
