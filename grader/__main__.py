@@ -1,4 +1,4 @@
-"""Command line: grade, check, batch, merge, validate, regen, warm (`python -m grader --help`).
+"""Command line: grade, check, batch, merge, report, validate, regen, warm (`python -m grader --help`).
 
 Exit status (DESIGN, "CLI contract"): 0 a verdict was produced (any but JE), 1 `check` not AC or
 `validate` failed, 2 the operator's mistake (one line on stderr), 3 judge error.
@@ -13,6 +13,9 @@ from pathlib import Path
 from . import GraderError, UsageError
 
 FORMATS = ("native", "gradescope", "prairielearn")
+# Commands with their own parser, and the module whose main(argv, problem_path) runs them
+# (`report` is the class report; grader/report.py is the terminal report of one verdict).
+DELEGATED = {"batch": "batch", "merge": "merge", "validate": "validate", "report": "classreport"}
 
 
 class _Parser(argparse.ArgumentParser):
@@ -41,6 +44,7 @@ def _parser() -> argparse.ArgumentParser:
     w.add_argument("--cache", type=Path, default=None,
                    help="cache folder (default: $GRADER_JAX_CACHE, else the bundle's .cache/jax)")
     for name, helptext in (("batch", "grade a folder of submissions"), ("merge", "merge batch JSONL shards"),
+                           ("report", "the class report of batch records: figures, item analysis, similarity"),
                            ("validate", "check the bundle, its vectors and this environment")):
         s = sub.add_parser(name, help=helptext, add_help=False)
         s.add_argument("rest", nargs=argparse.REMAINDER)
@@ -51,7 +55,7 @@ def _parse(argv: list[str]) -> argparse.Namespace:
     """argparse's REMAINDER drops leading options (`validate --json x` loses `--json`), so the
     words after a delegated command are handed over untouched."""
     i = 2 if argv[:1] == ["--problem"] else 1 if argv[:1] and argv[0].startswith("--problem=") else 0
-    if len(argv) > i and argv[i] in ("batch", "merge", "validate"):
+    if len(argv) > i and argv[i] in DELEGATED:
         args = _parser().parse_args(argv[:i + 1])
         args.rest = argv[i + 1:]
         return args
@@ -75,9 +79,9 @@ def main(argv: list[str] | None = None) -> int:
 
 def _dispatch(args: argparse.Namespace) -> int:
     from .problem import load_problem
-    if args.command in ("batch", "merge", "validate"):
+    if args.command in DELEGATED:
         import importlib
-        module = importlib.import_module(f".{args.command}", __package__)
+        module = importlib.import_module(f".{DELEGATED[args.command]}", __package__)
         return module.main(args.rest, problem_path=args.problem)
     problem = load_problem(args.problem)
     if args.command == "regen":
