@@ -87,10 +87,10 @@ def _items(plt, st: ClassStats):
     ax.plot(x, [i.top_minus_bottom if i.top_minus_bottom is not None else float("nan") for i in items],
             "o", color="#ef6c00", label="discrimination (top − bottom 27%)")
     ax.set_xticks(list(x), [f"{i.id} {i.detail}" for i in items], rotation=90, fontsize=7)
-    ax.set(ylim=(-0.05, 1.05), ylabel="share passing", title="Hidden cases: share passing (grey: everyone "
-           "passes or fails)")
+    ax.set(ylim=(-0.05, 1.05), ylabel="share passing", title=f"{st.item_set.capitalize()} cases: share passing "
+           "(grey: everyone passes or fails)")
     ax.legend(loc="lower left", fontsize=8)
-    return "item_analysis", "Item analysis of the hidden cases", fig
+    return "item_analysis", f"Item analysis of the {st.item_set} cases", fig
 
 
 def _heatmap(plt, st: ClassStats):

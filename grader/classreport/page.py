@@ -82,7 +82,7 @@ def _glance(st: ClassStats, sc: Screening | None) -> str:
     cases = [i for i in st.items if i.kind == "case"]
     if cases:
         hard = min(cases, key=lambda i: (i.share, i.id))
-        facts.append(f"hardest hidden case: {escape(hard.id)} ({escape(hard.detail)}), {hard.share:.0%} pass")
+        facts.append(f"hardest {st.item_set} case: {escape(hard.id)} ({escape(hard.detail)}), {hard.share:.0%} pass")
         flagged = [i.id for i in st.items if i.flag]
         if flagged:
             facts.append(f'{len(flagged)} items every student passes or fails (<a href="#items">item analysis</a>)')
@@ -132,7 +132,9 @@ def _fmt(x: float | None) -> str:
 def _items(st: ClassStats, fig) -> str:
     rows = [[i.kind, escape(i.id), escape(i.detail), f"{i.share:.0%} ({i.n_pass}/{i.n})", _fmt(i.r),
              _fmt(i.top_minus_bottom), f'<span class="flag">{i.flag}</span>' if i.flag else ""] for i in st.items]
-    return _section("items", "Item analysis", _img(fig.get("item_analysis"))
+    scope = "" if st.item_set == "hidden" else ("<p>This batch was graded on the public cases only: they are "
+                                                "analysed instead of the hidden ones.</p>")
+    return _section("items", "Item analysis", scope + _img(fig.get("item_analysis"))
                     + "<p><b>r</b>: PrairieLearn's discrimination, the correlation of passing the item with "
                     "the total score. <b>top − bottom</b>: share passing among the best 27% minus the worst "
                     "27%. Near zero or negative: the item does not separate who understood. Flagged items "

@@ -58,6 +58,7 @@ class ClassStats:
     top_failures: tuple[tuple[str, int], ...]
     resources: dict[str, int]               # TLE/MLE/OLE: submissions with it as verdict
     resource_cases: dict[str, int]          # TLE/MLE/OLE: cases with it as verdict
+    item_set: str                           # "hidden"; "public" for a batch graded on public cases only
 
 
 def compute(subs: list[Submission]) -> ClassStats:
@@ -65,13 +66,15 @@ def compute(subs: list[Submission]) -> ClassStats:
     verdicts = Counter(s.verdict for s in subs)
     order = {v: i for i, v in enumerate(VERDICTS)}
     case_ids = _case_ids(subs)
+    item_set = "hidden" if any(c.set == "hidden" for s in subs for c in s.cases) else "public"
     return ClassStats(
         graded=tuple(graded), judge_errors=tuple(s for s in subs if s.verdict == "JE"),
         verdicts=dict(sorted(verdicts.items(), key=lambda kv: (order.get(kv[0], 99), kv[0]))),
-        items=tuple(_items(graded, subs)), case_ids=case_ids, clusters=tuple(_clusters(graded)),
+        items=tuple(_items(graded, subs, item_set)), case_ids=case_ids, clusters=tuple(_clusters(graded)),
         top_failures=tuple(Counter(m for s in graded if (m := first_failure(s))).most_common(8)),
         resources={v: verdicts.get(v, 0) for v in RESOURCE_VERDICTS},
-        resource_cases={v: sum(c.verdict == v for s in graded for c in s.cases) for v in RESOURCE_VERDICTS})
+        resource_cases={v: sum(c.verdict == v for s in graded for c in s.cases) for v in RESOURCE_VERDICTS},
+        item_set=item_set)
 
 
 def _case_ids(subs: list[Submission]) -> tuple[str, ...]:
@@ -82,11 +85,12 @@ def _case_ids(subs: list[Submission]) -> tuple[str, ...]:
     return tuple(sorted(seen, key=lambda i: (seen[i] != "public", list(seen).index(i))))
 
 
-def _items(graded: list[Submission], subs: list[Submission]) -> list[Item]:
+def _items(graded: list[Submission], subs: list[Submission], item_set: str) -> list[Item]:
+    """Hidden cases and checks; a batch run with `--cases public` has only public cases to analyse."""
     meta: dict[tuple[str, str], str] = {}
     for s in subs:
         for c in s.cases:
-            if c.set == "hidden":
+            if c.set == item_set:
                 meta.setdefault(("case", c.id), f"H={c.size}, T={c.T}")
         for k in s.checks:
             meta.setdefault(("check", k.id), "required" if k.required else "optional")
