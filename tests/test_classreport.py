@@ -228,10 +228,10 @@ def test_screening_reads_text_only_skips_links_and_escapes_code(tmp_path):
     (tmp_path / "latin1.py").write_bytes(b"x = '\xe9'\n")
     (tmp_path / "folder").mkdir()
     (tmp_path / "folder" / "solution.py").write_text(hostile)
-    srcs, skipped = read_sources(tmp_path, ["a.py", "b.py", "link.py", "latin1.py", "folder", "gone.py"])
+    srcs, skipped = read_sources(tmp_path, ["a.py", "b.py", "link.py", "latin1.py", "folder", "gone.py", "../a.py"])
     assert [s.key for s in srcs] == ["a.py", "b.py", "folder"]
     assert dict(skipped) == {"link.py": "a link: not followed", "latin1.py": "not UTF-8",
-                             "gone.py": "not in the submissions folder"}
+                             "gone.py": "not in the submissions folder", "../a.py": "not a plain file name"}
     sc = screen(srcs, None)
     top = sc.pairs[0]
     assert {top.a, top.b} == {"a.py", "b.py"} and "<script>" not in top.html_a + top.html_b

@@ -50,6 +50,8 @@ def read_sources(root: Path, keys: list[str]) -> tuple[list[Source], list[tuple[
     for key in keys:
         p = root / key
         try:
+            if Path(key).name != key or key in (".", ".."):
+                raise ValueError("not a plain file name")   # a record's key never leaves the folder
             code = _code_of(p)
         except ValueError as e:
             skipped.append((key, str(e)))
