@@ -35,14 +35,14 @@ def render(st: ClassStats, figs: list[Figure], screening: Screening | None, sour
     parts = [f"<h1>Class report</h1><p>{n} submissions from {escape(', '.join(sources))}. "
              "For the instructor: no hidden expected values or internal grader details are on this page.</p>",
              "<nav>" + "".join(f'<a href="#{a}">{t}</a>' for a, t in (
-                 ("je", "Judge errors"), ("scores", "Scores"), ("checks", "Checks"), ("items", "Item analysis"),
-                 ("heatmap", "Heatmap"), ("mistakes", "Mistakes"), ("resources", "Time and resources"),
+                 ("je", "Judge errors"), ("scores", "Scores"), ("checks", "Checks"), ("heatmap", "Heatmap"),
+                 ("items", "Item analysis"), ("mistakes", "Mistakes"), ("resources", "Time and resources"),
                  ("similarity", "Similarity"))) + "</nav>",
-             _glance(st, screening), _judge_errors(st), _scores(st, fig), _checks(st, fig), _items(st, fig),
-             _section("heatmap", "Students × cases", _img(fig.get("heatmap"))
-                      + "<p>One row per submission, best score at the top; one column per case (public "
-                      "first). A column of one colour is a case the whole class shares.</p>"),
-             _mistakes(st, fig), _resources(st, fig), _similarity(screening)]
+             _glance(st, screening), _judge_errors(st), _scores(st, fig), _checks(st, fig),
+             _section("heatmap", "Students × cases", "<p>One row per submission, best score at the top; one "
+                      "column per case (public first). A column of one colour is a case the whole class "
+                      "shares.</p>" + _img(fig.get("heatmap"))),
+             _items(st, fig), _mistakes(st, fig), _resources(st, fig), _similarity(screening)]
     return ("<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Class report</title>"
             f"<meta name=\"viewport\" content=\"width=device-width\"><style>{CSS}</style></head><body>"
             + "\n".join(parts) + "</body></html>\n")
@@ -90,6 +90,13 @@ def _glance(st: ClassStats, sc: Screening | None) -> str:
     if diag:
         facts.append("most common mistakes: " + ", ".join(f"<code>{escape(c.code)}</code> ({c.students})"
                                                           for c in diag[:3]))
+    legacy = sum(c.students for c in st.clusters if c.group == NO_REASON)
+    if legacy:
+        facts.append(f'{legacy} failing submissions were graded before reason codes: grouped by verdict only '
+                     '(<a href="#mistakes">mistakes</a>)')
+    if st.top_failures:
+        msg, k = st.top_failures[0]
+        facts.append(f"commonest first failure ({k}×): {escape(msg)}")
     if sc and sc.pairs:
         p = sc.pairs[0]
         facts.append(f'most similar pair: {escape(p.a)} ↔ {escape(p.b)}, {p.similarity:.0%} '

@@ -100,7 +100,8 @@ def screen(sources: list[Source], starter: str | None, top: int = TOP_PAIRS) -> 
     for a, b in combinations(sorted(prints), 2):
         overlap, (sa, sb), slices = compare_files(prints[a], prints[b])
         scored.append((max(sa, sb), a, b, (float(sa), float(sb)), int(overlap), slices))
-    scored.sort(key=lambda t: (-t[0], t[1], t[2]))
+    # copydetect's ranking (the larger share); ties by the smaller share, then by tokens shared
+    scored.sort(key=lambda t: (-t[0], -min(t[3]), -t[4], t[1], t[2]))
     pairs = []
     for i, (sim, a, b, shares, overlap, slices) in enumerate(scored):
         ha = hb = ""
