@@ -184,9 +184,10 @@ def _similarity(sc: Screening | None) -> str:
                         "DIR</code> (the folder that was batch-graded) to screen the code.</p>")
     rows = [[str(i + 1), escape(p.a), escape(p.b), f"{p.similarity:.0%}", f"{p.shares[0]:.0%} / {p.shares[1]:.0%}",
              str(p.overlap_tokens)] for i, p in enumerate(sc.pairs[:25])]
-    body = (note + f"<p>{sc.files} files compared pairwise with copydetect (names and comments filtered, the "
-            "starter removed as boilerplate); the 25 most similar pairs:</p>"
-            + _table(["#", "submission", "submission", "similarity", "share of each", "shared tokens"], rows, {0, 3, 5}))
+    body = (note + f"<p>{sc.files} files compared pairwise with copydetect (names and strings replaced, comments "
+            "dropped, the starter removed as boilerplate); the 25 most similar pairs:</p>"
+            + _table(["#", "submission", "submission", "similarity", "share of each", "shared tokens"], rows,
+                     {0, 3, 5}))
     for i, p in enumerate(p for p in sc.pairs if p.html_a):
         body += (f"<h3>Pair {i + 1}: {escape(p.a)} ↔ {escape(p.b)} ({p.similarity:.0%})</h3><div class=\"pair\">"
                  f"<pre>{p.html_a}</pre><pre>{p.html_b}</pre></div>")
