@@ -118,3 +118,13 @@ def test_report_renders_in_chromium(report, tmp_path):
     assert len(colors) > 50                                         # not a blank page
     blue = sum(n for n, c in colors if all(abs(a - b) <= 8 for a, b in zip(c, HIST_BLUE)))
     assert blue > 5000, f"the histogram's bars are not on the screenshot ({blue} pixels)"
+
+
+def test_a_missing_chromium_skips_outside_ci_and_fails_in_ci(monkeypatch):
+    monkeypatch.setattr(shutil, "which", lambda name: None)
+    monkeypatch.delenv("CI", raising=False)
+    with pytest.raises(pytest.skip.Exception, match="chromium not installed"):
+        _chromium()
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match="CI must run the browser test"):
+        _chromium()
