@@ -12,8 +12,12 @@ WITH_DEV := PYTHONPATH=$(CURDIR)/$(DEV)
 SUBMISSION ?= reference/solution.py
 JOBS ?= auto
 ARGS ?=
+# make report: the class report of batch records (docs/class-report.md)
+RESULTS ?= results.jsonl
+SUBMISSIONS ?=
+OUT ?= class-report
 
-.PHONY: venv dev grade check test slurm-test regen warm validate bench handout gradescope prairielearn clean
+.PHONY: venv dev grade check test slurm-test report regen warm validate bench handout gradescope prairielearn clean
 
 venv: $(VENV)/.installed
 
@@ -43,6 +47,10 @@ test: dev
 # task cancelled and rerun must give the gradebook of a plain batch. Not part of `make test`.
 slurm-test: venv
 	tests/slurm/run.sh $(CURDIR)
+
+# matplotlib and copydetect live in .dev-site, so the report runs with it on PYTHONPATH like the tests.
+report: dev
+	$(WITH_DEV) $(PY) -m grader report $(RESULTS) $(if $(SUBMISSIONS),--submissions $(SUBMISSIONS)) --out $(OUT) $(ARGS)
 
 regen: venv
 	$(PY) -m grader regen

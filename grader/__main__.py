@@ -1,4 +1,4 @@
-"""Command line: grade, check, batch, slurm, merge, validate, regen, warm (`python -m grader --help`).
+"""Command line: grade, check, batch, slurm, merge, report, validate, regen, warm (`python -m grader --help`).
 
 Exit status (DESIGN, "CLI contract"): 0 a verdict was produced (any but JE), 1 `check` not AC or
 `validate` failed, 2 the operator's mistake (one line on stderr), 3 judge error.
@@ -13,7 +13,10 @@ from pathlib import Path
 from . import GraderError, UsageError
 
 FORMATS = ("native", "gradescope", "prairielearn")
-DELEGATED = ("batch", "slurm", "merge", "validate")   # commands that parse their own arguments
+# Commands with their own parser, and the module whose main(argv, problem_path) runs them
+# (`report` is the class report; grader/report.py is the terminal report of one verdict).
+DELEGATED = {"batch": "batch", "slurm": "slurm", "merge": "merge", "validate": "validate",
+             "report": "classreport"}
 
 
 class _Parser(argparse.ArgumentParser):
@@ -45,6 +48,7 @@ def _parser() -> argparse.ArgumentParser:
                    help="do nothing if a warm of this same bundle and environment already filled it")
     for name, helptext in (("batch", "grade a folder of submissions"), ("slurm", "grade a folder as one SLURM array job"),
                            ("merge", "merge batch JSONL shards"),
+                           ("report", "the class report of batch records: figures, item analysis, similarity"),
                            ("validate", "check the bundle, its vectors and this environment")):
         s = sub.add_parser(name, help=helptext, add_help=False)
         s.add_argument("rest", nargs=argparse.REMAINDER)
@@ -81,7 +85,7 @@ def _dispatch(args: argparse.Namespace) -> int:
     from .problem import load_problem
     if args.command in DELEGATED:
         import importlib
-        module = importlib.import_module(f".{args.command}", __package__)
+        module = importlib.import_module(f".{DELEGATED[args.command]}", __package__)
         return module.main(args.rest, problem_path=args.problem)
     problem = load_problem(args.problem)
     if args.command == "regen":

@@ -73,7 +73,8 @@ def _parser() -> argparse.ArgumentParser:
     p = _Parser(prog="python -m grader batch", description="grade every submission in a folder")
     p.add_argument("dir")
     p.add_argument("--out", required=True, help="JSONL of records, appended as gradings finish")
-    p.add_argument("--csv", help="write a gradebook CSV (id, name, email, verdict, score, max)")
+    p.add_argument("--csv", help="write a gradebook CSV (id, name, email, verdict, score, max, "
+                   "then case:<id> and check:<id> columns)")
     p.add_argument("--jobs", type=_positive, default=len(os.sched_getaffinity(0)))
     p.add_argument("--cases", choices=("public", "hidden", "all"), default="all")
     p.add_argument("--shard", type=_shard, default=None, metavar="I/N",

@@ -117,16 +117,38 @@ def write_text(path: Path, text: str) -> None:
 
 
 def csv_text(records: list[dict]) -> str:
-    """One row per student (a group submission gives one row each); without a roster, the key."""
+    """One row per student (a group submission gives one row each); without a roster, the key.
+    After the fixed columns, one `case:<id>` column per case (its verdict: AC, WA, ...) and one
+    `check:<id>` column per check (`pass`/`fail`), in the verdicts' order (public cases first);
+    empty where a record did not grade that item (e.g. a `--cases public` run)."""
+    cases, checks = _item_columns(records)
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
-    w.writerow(CSV_COLUMNS)
+    w.writerow(CSV_COLUMNS + tuple(f"case:{c}" for c in cases) + tuple(f"check:{c}" for c in checks))
     for rec in sorted(records, key=lambda r: r["key"]):
         v = rec["verdict"]
+        by_case = {str(c.get("id")): str(c.get("verdict") or "") for c in v.get("cases") or [] if isinstance(c, dict)}
+        by_check = {str(c.get("id")): "pass" if c.get("passed") is True else "fail"
+                    for c in v.get("checks") or [] if isinstance(c, dict)}
+        items = [by_case.get(c, "") for c in cases] + [by_check.get(c, "") for c in checks]
         for s in rec.get("students") or [{"id": rec["key"], "name": "", "email": ""}]:
             w.writerow([s.get("id", ""), s.get("name", ""), s.get("email", ""), v.get("verdict"),
-                        _num(v.get("score")), _num(v.get("max_score"))])
+                        _num(v.get("score")), _num(v.get("max_score"))] + items)
     return buf.getvalue()
+
+
+def _item_columns(records: list[dict]) -> tuple[list[str], list[str]]:
+    """Case ids (public first, then hidden, each in first-seen order) and check ids of all records."""
+    cases: dict[str, bool] = {}
+    checks: dict[str, None] = {}
+    for rec in sorted(records, key=lambda r: r["key"]):
+        for c in rec["verdict"].get("cases") or []:
+            if isinstance(c, dict):
+                cases.setdefault(str(c.get("id")), c.get("set") == "public")
+        for c in rec["verdict"].get("checks") or []:
+            if isinstance(c, dict):
+                checks.setdefault(str(c.get("id")))
+    return sorted(cases, key=lambda c: not cases[c]), list(checks)
 
 
 def _num(x) -> str:
