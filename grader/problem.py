@@ -17,9 +17,10 @@ Visibility = Literal["visible", "hidden", "after_due_date", "after_published"]
 
 # Documented defaults for every optional field (README, "problem.yaml").
 DEFAULT_LIMITS = {
-    "load_time_s": 40.0,        # importing JAX + the submission, compiling nothing yet
-    "case_time_s": 10.0,        # one call of lax_scan_in_module, compilation included
-    "total_time_s": 300.0,      # the whole submission, all runners together
+    "load_time_s": 30.0,        # importing JAX + the submission, compiling nothing yet
+    "case_time_s": 10.0,        # one case in each child: its export, and its program's compile + run
+    "total_time_s": 50.0,       # the whole submission from the first child's start: loading, every
+                                # runner and executor; what is left when it runs out is TLE
     "memory_mb": 640,           # whole child tree; fits Gradescope's 768 MB box beside the grader
     "address_space_mb": 4096,   # RLIMIT_AS per process; JAX breaks below ~1.5 GiB
     "output_bytes": 1 << 20,    # stdout+stderr together

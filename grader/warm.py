@@ -134,13 +134,14 @@ def _warm_locked(problem: Problem, reference: Path, target: Path) -> int:
 
 
 def _readable(folder: Path) -> None:
-    """Sandbox uids read the cache: folders 0755, files 0644, whatever the umask was."""
-    os.chmod(folder, 0o755)
+    """The grader's alone (0700 / 0600, whatever the umask was): no sandbox uid reads the cache
+    itself; an executor gets a private copy (jaxcache.private_copy), a runner gets none."""
+    os.chmod(folder, 0o700)
     for dirpath, dirs, files in os.walk(folder):
         for name in dirs:
-            os.chmod(os.path.join(dirpath, name), 0o755)
+            os.chmod(os.path.join(dirpath, name), 0o700)
         for name in files:
-            os.chmod(os.path.join(dirpath, name), 0o644)
+            os.chmod(os.path.join(dirpath, name), 0o600)
 
 
 def _replace(fresh: Path, target: Path) -> None:

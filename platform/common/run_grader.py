@@ -44,9 +44,9 @@ PL_RESULTS_LIMIT = 1024 * 1024   # PrairieLearn's grader host rejects larger res
 
 
 def grader_deadline_s(problem: Path) -> float:
-    """When the grader is stopped: its own worst case (load + total limits, read without a YAML parser),
-    never beyond the verdict contract, plus its start."""
-    limits = {"load_time_s": 40.0, "total_time_s": 300.0}
+    """When the grader is stopped: its own worst case (the total limit, which covers loading too; read
+    without a YAML parser), never beyond the verdict contract, plus its start."""
+    limits = {"total_time_s": 50.0}
     try:
         text = problem.read_text(encoding="utf-8")
         for key in limits:
@@ -55,7 +55,7 @@ def grader_deadline_s(problem: Path) -> float:
                 limits[key] = float(m.group(1))
     except (OSError, ValueError):
         pass
-    return min(limits["load_time_s"] + limits["total_time_s"], VERDICT_S) + START_S
+    return min(limits["total_time_s"], VERDICT_S) + START_S
 
 
 def deadline_s(problem: Path) -> float:
