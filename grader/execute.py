@@ -73,10 +73,11 @@ class Execution:
 
 
 def run(problem: Problem, source: bytes, cases: list[dict], *, isolation: Isolation | None = None,
-        warm_cache: Path | None = None) -> Execution:
+        warm_cache: Path | None = None, extra_job: dict | None = None) -> Execution:
     """Grade-side driver: run `cases` (inputs only); never raises for the submission's behaviour. A
     JudgeError escapes only when a sandbox itself cannot work. `warm_cache`: trusted code only (the
-    reference, by `warm`): the executor writes JAX's compilation cache there."""
+    reference, by `warm`): the executor writes JAX's compilation cache there. `extra_job`: keys for
+    the runner's job (`function`: another entry point, for validate's probes)."""
     from .programs import Executor
     limits = problem.limits
     budget_end = time.monotonic() + limits.total_time_s
@@ -89,7 +90,7 @@ def run(problem: Problem, source: bytes, cases: list[dict], *, isolation: Isolat
         executor = Executor(ebox, ex, max_elements, budget_end)
         executor.start()
         job = {"function": problem.function, "module_class": problem.module_class,
-               "max_elements": max_elements}
+               "max_elements": max_elements, **(extra_job or {})}
         _runners(rbox, source, job, order, ex, budget_end, max_elements, executor.memory_bytes)
         ex.peak_memory = max(ex.peak_memory, rbox.memory_peak() or 0)
         rbox.close()
