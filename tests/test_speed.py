@@ -132,7 +132,7 @@ def test_warm_fills_a_cache_that_grading_then_reads(tmp_path):
     w = warm(problem, cache)                      # also proves the exported programs == golden, bit for bit
     assert w.entries > 0 and w.compiled_cases == 4
     assert all(p.stat().st_mode & 0o777 == 0o600 for p in cache.iterdir())   # the grader's alone
-    assert not list(tmp_path.glob(".jax.*"))      # no warming leftovers
+    assert not list(tmp_path.glob(".jax.warming-*"))   # no warming leftovers (the lock and stamp stay)
 
 
 def test_grading_needs_no_cache_and_never_imports_jax(test_problem_path, tmp_path):
