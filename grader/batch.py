@@ -4,7 +4,7 @@
 DIR holds one entry per student: a .py/.ipynb file or a folder (as Gradescope, PrairieLearn or an
 LMS export them). Gradescope's `submission_metadata.yml`, when present, names the students.
 Each submission is graded by its own grader process (`python -m grader.batch --worker`), so a
-crash or a leak stays with one submission; the sandbox slots and scratch folders are each worker's.
+crash or a leak stays with one submission; the sandbox uids and scratch folders are each worker's.
 Records are appended and flushed as each grading ends; a rerun reuses a record whose content hash,
 bundle, environment and case set still match, and regrades the rest (a JE too). Ctrl-C or SIGTERM:
 no new gradings start, running ones are stopped (their sandboxes cleaned up), finished records stay.
@@ -223,7 +223,7 @@ def _stop(running: dict) -> None:
         try:
             proc.wait(timeout=max(0.1, end - time.monotonic()))
         except subprocess.TimeoutExpired:
-            proc.kill()      # its runner dies with it (PR_SET_PDEATHSIG); the slot's next holder sweeps
+            proc.kill()      # its runner dies with it (PR_SET_PDEATHSIG); its uid claim is swept by the next draw
             proc.wait()
 
 
