@@ -52,6 +52,7 @@ class Outcome:
     fallback: str | None = None        # why the function could not be exported (its values are the runner's)
     module_run: Outcome | None = None  # fallback: the executor's run of the exported Module
     stage: str = "runner"              # which child the outcome comes from
+    settings: dict | None = None       # the runner's JAX settings after the case (a flip shows here)
     why: str = ""                      # a code for how the grader decided it without a result:
                                        # "total" (budget), "dominated" (by `detail`), "crash_run", "died_after"
 
@@ -229,10 +230,12 @@ def _answer(head: dict, payload: bytes, elapsed: float) -> Outcome:
     if kind == "error":
         return Outcome("error", elapsed, header=head, error=head)
     if kind == "program":
-        return Outcome("result", elapsed, program=payload, observed=head.get("observed"))
+        return Outcome("result", elapsed, program=payload, observed=head.get("observed"),
+                       settings=head.get("settings"))
     split = min(head.get("data_nbytes", 0), len(payload))
     return Outcome("result", elapsed, header=head, data=payload[:split], program=payload[split:] or None,
-                   observed=head.get("observed"), fallback=head.get("fallback") or "unknown")
+                   observed=head.get("observed"), fallback=head.get("fallback") or "unknown",
+                   settings=head.get("settings"))
 
 
 def _end(box: Sandbox, watch: Watch, ex: Execution) -> int | None:

@@ -133,7 +133,7 @@ def _grade(problem: Problem, source: Source, goldens: list[Golden], sets: str, i
             j = replace(j, message=f"{j.message} (computed by a plain call: your function could not be "
                         f"exported because {NOT_EXPORTED.get(out.fallback, NOT_EXPORTED['untraceable'])})")
         if out.status == "result":  # a setting flipped inside lax_scan_in_module shows only here
-            feedback += hints_for_settings((out.header or {}).get("settings"))
+            feedback += hints_for_settings(out.settings)
         cases.append(to_case_verdict(g, j, points[g.spec.id], out.time_s))
         if g.spec.set == "hidden" and j.max_abs_err is not None:
             exact[g.spec.id] = [j.max_abs_err, j.max_rel_err]

@@ -107,7 +107,7 @@ class Executor:
         if prior.fallback:
             prior.module_run = got
         else:
-            got.observed, got.program = prior.observed, prior.program
+            got.observed, got.program, got.settings = prior.observed, prior.program, prior.settings
             self.ex.cases[case["id"]] = got
 
     def _run(self, case: dict, program: bytes, limit: float) -> Outcome:

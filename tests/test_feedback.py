@@ -35,7 +35,7 @@ PITFALLS = {
     "wrong_answer/pitfall_setting_threefry.py": ("WA", "jax_threefry_partitionable=False", "wrong values"),
     "wrong_answer/pitfall_setting_seed_offset.py": ("WA", "jax_random_seed_offset=1", "wrong values"),
     "wrong_answer/pitfall_setting_prng_impl_in_call.py": ("WA", "jax_default_prng_impl='rbg'", "wrong values"),
-    "wrong_answer/pitfall_python_loop.py": ("WA", "requires jax.lax.scan", "correct"),
+    "wrong_answer/pitfall_python_loop.py": ("WA", "without a loop", "correct"),
     "wrong_answer/pitfall_nn_scan.py": ("WA", "requires a raw jax.lax.scan", "correct"),
     "wrong_answer/variant_t_minus_1.py": ("WA", "equals T-1 steps of the recurrence: check the loop length",
                                           "it equals T-1 steps"),

@@ -27,7 +27,7 @@ class Observer:
         self.isinstance, self.issubclass, self.getattr, self.type = isinstance, issubclass, getattr, type
         self.cls = None
         self.calls: list[dict] = []          # module method calls seen during one case
-        self.bound = None                    # (unbound module, variables, method) of the last call
+        self.bound = None                    # (a fresh copy of the module, method) of the last apply
 
     def module_class(self, module) -> dict:
         cls = self.getattr(module, self.cls_name, None)
@@ -62,7 +62,7 @@ class Observer:
                 try:
                     call["params"] = self._leaves(mod.variables)
                     if len(args) == 1 and not kwargs and not call["init"]:   # an apply, not an init
-                        self.bound = (*mod.unbind(), context.method_name)
+                        self.bound = (mod.clone(parent=None), context.method_name)
                 except Exception:  # noqa: BLE001 - a module in an odd state: no evidence from it
                     pass
                 self.calls.append(call)

@@ -120,8 +120,11 @@ def run_case(case, fn, exporter, observer, chan, path, max_elements, jax, np):
             chan.send({"type": "program", "id": case["id"], "time_s": time.perf_counter() - t,
                        "observed": evidence, "settings": common.current_settings(jax), "nbytes": len(blob)}, blob)
             return
-    # The fallback: the plain call's value is judged, and the Module it applied is exported for the
-    # executor to run, so the check points can rest on a program the grader ran itself.
+    # The fallback: the plain call's value is judged, and the Module it applied (seen now or while
+    # tracing: a jitted inner function may not run its Python again) is exported, initialised and
+    # applied the intended way with the case's seed, so the check points rest on a program the grader
+    # ran itself, and on its values agreeing with the plain ones.
+    seen_params, seen_bound = observer.report(None, T)["params"], observer.bound
     reason = why_not_exported(failure) if failure is not None else "not_one_array"
     x = jax.numpy.asarray(np.asarray(case["x"], dtype=np.float32))
     t = time.perf_counter()
@@ -136,12 +139,15 @@ def run_case(case, fn, exporter, observer, chan, path, max_elements, jax, np):
         chan.send({"type": "error", "id": case["id"], "time_s": time.perf_counter() - t,
                    **common.describe(e, path)})
         return
-    params = observer.report(None, T)["params"]
+    params = observer.report(None, T)["params"] or seen_params
+    bound = observer.bound or seen_bound
     program, evidence = b"", {"loop": "unknown", "T": T, "params": params}
-    if observer.bound is not None:
-        unbound, variables, method = observer.bound
+    if bound is not None:
+        model, method = bound
+        key = jax.random.PRNGKey(seed)
         with observer.spy():
-            traced, _err = exporter.trace(lambda v: unbound.apply(variables, v, method=method), H)
+            traced, _err = exporter.trace(
+                lambda v: model.apply(model.init(key, v, method=method), v, method=method), H)
         if traced is not None and len(traced.jaxpr.out_avals) == 1:
             evidence = {**observer.report(traced.jaxpr, T), "params": params}
             try:
