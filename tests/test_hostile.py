@@ -271,6 +271,8 @@ def test_memory_hog_is_mle_with_and_without_cgroup(tmp_path, level, cgroup, monk
     assert v["internal"]["peak_memory_mb"] <= 500 + sandbox.CGROUP_SLACK_MB
 
 
+# VmHWM, not ru_maxrss: Linux carries the forking parent's peak RSS across exec into ru_maxrss, so a
+# grader started from a big pytest worker would report the worker's size (a host-dependent number).
 GRADE_AND_MEASURE = """
 import json, resource, sys
 from grader.grade import grade
@@ -278,7 +280,7 @@ from grader.problem import load_problem
 from grader.verdict import render
 v = json.loads(render(grade(load_problem(sys.argv[1]), sys.argv[2], "public", sys.argv[3])))
 print(json.dumps({"verdict": v["verdict"], "cases": [c["verdict"] for c in v["cases"]],
-                  "grader_maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+                  "grader_maxrss_mb": int(next(l for l in open('/proc/self/status') if l.startswith('VmHWM')).split()[1]) / 1024}))
 """
 
 
