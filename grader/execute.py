@@ -21,6 +21,7 @@ from .problem import Problem
 from .proctree import HAVE_PROC
 from .jaxcache import jax_cache_dir
 from .sandbox import Isolation, Sandbox
+from .text import LINE_LIMIT, MESSAGE_LIMIT, NAME_LIMIT, OUTPUT_LIMIT, safe
 
 Status = Literal["result", "error", "timeout", "memory", "output", "crash", "garbage", "scratch", "not_run"]
 MAX_HEADER = 64 * 1024
@@ -41,6 +42,7 @@ class Outcome:
     data: bytes | None = None
     error: dict | None = None          # the child's description of an exception
     detail: str = ""                   # what the grader itself observed (signal, limit, exit status)
+    budget: bool = False               # a timeout because the submission's total time ran out
 
 
 @dataclass
@@ -82,6 +84,7 @@ class _Frames:
         except (ValueError, RecursionError):
             raise ValueError("a frame header that is not plain JSON") from None
         _check_header(head)
+        head = sanitize_header(head)
         size = head.get("nbytes", 0)
         if not isinstance(size, int) or size < 0:
             raise ValueError("a negative or non-integer payload size")
@@ -131,6 +134,25 @@ def _check_header(head) -> None:
             raise ValueError(f"a frame with an unexpected {key!r}")
 
 
+# Submission text enters the grader here: every string a header carries is made safe and bounded
+# once (grader/text.py), so nothing downstream can fail on it or grow with it.
+TEXT_BOUNDS = {"message": (MESSAGE_LIMIT, True), "error": (LINE_LIMIT, False),
+               "frames": (LINE_LIMIT, False)}
+
+
+def sanitize_header(head: dict) -> dict:
+    def one(key: str, value):
+        limit, multiline = TEXT_BOUNDS.get(key, (NAME_LIMIT, False))
+        if isinstance(value, str):
+            return safe(value, limit, multiline)
+        if isinstance(value, list):
+            return [one(key, v) for v in value]
+        if isinstance(value, dict):
+            return {safe(k, NAME_LIMIT): one(key, v) for k, v in value.items()}
+        return value
+    return {key: one(key, value) for key, value in head.items()}
+
+
 def run(problem: Problem, source: bytes, cases: list[dict], *, isolation: Isolation | None = None,
         checks: list[dict] | None = None, extra_job: dict | None = None,
         warm_cache: Path | None = None) -> Execution:
@@ -154,7 +176,8 @@ def run(problem: Problem, source: bytes, cases: list[dict], *, isolation: Isolat
         while pending or pending_checks:
             if time.monotonic() >= budget_end:
                 for c in pending:
-                    ex.cases[c["id"]] = Outcome("timeout", detail="not run: the total time limit ran out")
+                    ex.cases[c["id"]] = Outcome("timeout", detail="not run: the total time limit ran out",
+                                                budget=True)
                 break
             staged = box.stage(source, BUNDLE_ROOT / "grader", {**job, "cases": pending,
                                                                  "checks": pending_checks})
@@ -187,6 +210,7 @@ def run(problem: Problem, source: bytes, cases: list[dict], *, isolation: Isolat
         peak = box.memory_peak()
         if peak:
             ex.peak_memory = max(ex.peak_memory, peak)
+    ex.output_head = safe(ex.output_head, OUTPUT_LIMIT, multiline=True)
     return ex
 
 
@@ -286,10 +310,12 @@ def _run_child(box: Sandbox, job: dict, ex: Execution, budget_end: float,
     if killed_for is None and status in (-signal.SIGXCPU, 128 + signal.SIGXCPU):
         killed_for = "timeout"
     elapsed = time.monotonic() - phase_start     # the phase's own time: what its limit bounds
-    if killed_for == "timeout" and time.monotonic() >= budget_end:
+    budget = killed_for == "timeout" and time.monotonic() >= budget_end
+    if budget:
         detail = "the total time limit ran out"
     outcome = Outcome({"timeout": "timeout", "memory": "memory", "output": "output", "garbage": "garbage",
-                       "scratch": "scratch", None: "crash"}[killed_for], time_s=elapsed, detail=detail)
+                       "scratch": "scratch", None: "crash"}[killed_for], time_s=elapsed, detail=detail,
+                      budget=budget)
     if phase == "hello":
         ex.output_head = ex.output_head or tail_text
     if phase == "load":

@@ -15,11 +15,14 @@ from pathlib import Path
 
 from . import BUNDLE_ROOT, GraderError, UsageError
 from .cases import Golden, GoldenCase, job_cases, library_versions, load_golden
+from dataclasses import replace
+
 from .compare import Judged, clip, judge, to_case_verdict
 from .drift import guard
 from .execute import Execution, Outcome, run
-from .feedback import Diagnosis, dedupe, hint_for_shape, hints_for_error, hints_for_settings, output_excerpt
+from .feedback import Diagnosis, dedupe, hint_for_case, hints_for_error, hints_for_settings, output_excerpt
 from .problem import Problem
+from .reasons import Found, Reason, found
 from .submission import Source, resolve
 from .variants import for_grading
 from .verdict import CaseVerdict, CheckVerdict, Verdict, case_points, check_points, top_level
@@ -78,12 +81,11 @@ def judge_error(problem: Problem, source: Source, sets: str, cause: str, t0: flo
                 trace: str | None = None) -> Verdict:
     points = case_points(problem, SETS[sets])
     cases = tuple(CaseVerdict(c.id, c.set, c.seed, c.hidden, c.T, "JE", 0.0, points[c.id], None, None, None,
-                              "not graded: judge error") for c in problem.cases_of(sets))
+                              found(Reason.JUDGE_ERROR).text, Reason.JUDGE_ERROR) for c in problem.cases_of(sets))
     checks = _checks_not_run(problem, "not run: judge error")
     internal = {"judge_error": cause, **({"traceback": trace} if trace else {})}
-    return _verdict(problem, source, "JE", cases, checks,
-                    ("The grader failed on its own (judge error): this is not your fault and your "
-                     "submission was not graded. Your instructor has the details.",), isolation, t0, internal)
+    return _verdict(problem, source, "JE", cases, checks, (found(Reason.JUDGE_ERROR, hint=True),), isolation, t0,
+                    internal)
 
 
 def _grade(problem: Problem, source: Source, goldens: list[Golden], sets: str, isolation, t0) -> Verdict:
@@ -102,23 +104,33 @@ def _grade(problem: Problem, source: Source, goldens: list[Golden], sets: str, i
         code = LOAD_VERDICT[ex.load.status]
         return _not_loaded(problem, source, golden, points, code, load_message(ex.load), ex.isolation, t0,
                            internal, hints_for_error(ex.load.error))
-    feedback: list[str] = list(source.notes) + hints_for_settings(ex.settings)
+    feedback: list[Found] = list(source.notes) + hints_for_settings(ex.settings)
     diagnosis = Diagnosis(lambda: for_grading(problem, goldens[0].fingerprint), problem.rtol, problem.atol)
-    cases, exact = [], {}
+    judged, exact = [], {}
     for g in golden:
         out = ex.cases.get(g.spec.id) or Outcome("not_run", detail="not run")
-        j: Judged = diagnosis.note(g, judge(g, out, problem.rtol, problem.atol, hidden=g.spec.set == "hidden"))
+        j: Judged = judge(g, out, problem.rtol, problem.atol, hidden=g.spec.set == "hidden")
+        diagnosis.note(g, j)
         if out.status == "result":  # a setting flipped inside lax_scan_in_module shows only here
             feedback += hints_for_settings((out.header or {}).get("settings"))
-        cases.append(to_case_verdict(g, j, points[g.spec.id], out.time_s))
+        judged.append((g, j, out))
         if g.spec.set == "hidden" and j.max_abs_err is not None:
             exact[g.spec.id] = [j.max_abs_err, j.max_rel_err]
-        feedback += hints_for_error(out.error) + hint_for_shape(j.message)
+        feedback += hints_for_error(out.error) + hint_for_case(j)
+    equals = diagnosis.equals()   # decided on all the cases at once, then said per case
+    cases = [to_case_verdict(g, replace(j, equals=equals.get(g.spec.id)), points[g.spec.id], out.time_s)
+             for g, j, out in judged]
     internal["exact_errors"] = exact
     internal["variants"] = diagnosis.state
     feedback += diagnosis.hints()
-    checks = _checks(problem, ex, any(c.verdict == "AC" for c in cases))
-    feedback += [f"Check {c.id}: {c.message}" for c in checks if not c.passed and "while checking" not in c.message]
+    # Check points need a passing non-edge case of the most trusted set graded: hidden when any
+    # hidden case ran (public answers are in the handout), else public (the handout's local check).
+    # Edge cases never count: H = 1 is passed by a transposed W too (README "Scoring").
+    trusted = "hidden" if any(g.spec.set == "hidden" for g in golden) else "public"
+    earned = any(c.verdict == "AC" and g.spec.set == trusted and not g.spec.edge
+                 for c, (g, _, _) in zip(cases, judged))
+    checks, check_hints = _checks(problem, ex, earned, trusted)
+    feedback += check_hints
     verdict = top_level(tuple(cases), checks)
     return _verdict(problem, source, verdict, tuple(cases), checks, dedupe(feedback), ex.isolation, t0,
                     internal)
@@ -145,10 +157,10 @@ def load_message(out: Outcome) -> str:
 
 def _not_loaded(problem, source, golden: list[GoldenCase], points, code, reason, isolation, t0, internal,
                 hints=()) -> Verdict:
-    cases = tuple(to_case_verdict(g, Judged(code, f"not run: {reason}"), points[g.spec.id], None)
+    cases = tuple(to_case_verdict(g, Judged(code, found(Reason.NOT_LOADED, why=reason)), points[g.spec.id], None)
                   for g in golden)
     checks = _checks_not_run(problem, "not run: the file did not load")
-    return _verdict(problem, source, code, cases, checks, dedupe([f"Not graded: {reason}.",
+    return _verdict(problem, source, code, cases, checks, dedupe([found(Reason.NOT_GRADED, why=reason),
                                                                  *source.notes, *hints]), isolation, t0, internal)
 
 
@@ -157,9 +169,12 @@ def _checks_not_run(problem: Problem, message: str) -> tuple[CheckVerdict, ...]:
                  for c, p in zip(problem.checks, check_points(problem).values()))
 
 
-def _checks(problem: Problem, ex: Execution, earned: bool) -> tuple[CheckVerdict, ...]:
-    """Check results; their points count only once some case passes (a stub earns nothing)."""
-    out = []
+def _checks(problem: Problem, ex: Execution, earned: bool,
+            trusted: str) -> tuple[tuple[CheckVerdict, ...], list[Found]]:
+    """Check results and the hints of the failed ones; their points count only once a non-edge
+    hidden case passes. A check that raised (its frame names an `etype`) gives no hint: the case
+    that raised the same error already says it."""
+    out, hints = [], []
     for spec, pts in zip(problem.checks, check_points(problem).values()):
         o = ex.checks.get(spec.id)
         if o is not None and o.status == "result" and o.header is not None:
@@ -169,9 +184,11 @@ def _checks(problem: Problem, ex: Execution, earned: bool) -> tuple[CheckVerdict
             msg = f"the check could not run ({o.status}{': ' + o.detail if o and o.detail else ''})" \
                 if o else "the check did not run"
         if passed and not earned:
-            msg += " (its points count once a case passes)"
+            msg += f" (its points count once a non-edge {trusted} case passes)"
+        elif not passed and not (o is not None and o.header is not None and o.header.get("etype")):
+            hints.append(found(Reason.CHECK_FAILED, id=spec.id, message=msg))
         out.append(CheckVerdict(spec.id, spec.required, passed, pts if passed and earned else 0.0, pts, msg))
-    return tuple(out)
+    return tuple(out), hints
 
 
 def _verdict(problem, source: Source, code, cases, checks, feedback, isolation, t0, internal) -> Verdict:
@@ -180,5 +197,5 @@ def _verdict(problem, source: Source, code, cases, checks, feedback, isolation, 
         submission={"path": source.path, "sha256": source.sha256}, verdict=code,
         score=sum(c.score for c in cases) + sum(c.score for c in checks),
         max_score=sum(c.max_score for c in cases) + sum(c.max_score for c in checks),
-        cases=cases, checks=checks, feedback=tuple(feedback), environment=environment(isolation),
+        cases=cases, checks=checks, hints=tuple(feedback), environment=environment(isolation),
         timing={"total_s": round(time.monotonic() - t0, 3)}, internal=internal)

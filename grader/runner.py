@@ -186,7 +186,7 @@ def encode(result, max_elements):
     except Exception as e:  # noqa: BLE001 - anything the student returned
         return {**head, "kind": "unconvertible", "error": f"{type(e).__name__}: {str(e)[:200]}"}, b""
     head.update(kind="array", shape=[int(n) for n in arr.shape], dtype=str(arr.dtype))
-    if arr.dtype.kind == "f" and arr.dtype.name not in SAFE_FLOATS:  # bfloat16 and other ml_dtypes
+    if (arr.dtype.kind == "f" or arr.dtype.name == "bfloat16") and arr.dtype.name not in SAFE_FLOATS:  # ml_dtypes (bfloat16: kind 'V')
         head["orig_dtype"] = arr.dtype.name
         arr = arr.astype(np.float32) if arr.size <= max_elements else arr
         head["dtype"] = str(arr.dtype)
