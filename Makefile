@@ -13,7 +13,7 @@ SUBMISSION ?= reference/solution.py
 JOBS ?= auto
 ARGS ?=
 
-.PHONY: venv dev grade check test regen warm validate bench handout gradescope prairielearn clean
+.PHONY: venv dev grade check test fuzz regen warm validate bench handout gradescope prairielearn clean
 
 venv: $(VENV)/.installed
 
@@ -38,6 +38,11 @@ check: venv
 
 test: dev
 	$(WITH_DEV) $(PY) -m pytest -n $(JOBS) -q $(ARGS)
+
+# The in-process fuzz test with a long budget (make test runs it with FUZZ_EXAMPLES=20).
+FUZZ_EXAMPLES ?= 2000
+fuzz: dev
+	FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(WITH_DEV) $(PY) -m pytest -n 0 -q tests/test_fuzz.py -k "not end_to_end" $(ARGS)
 
 regen: venv
 	$(PY) -m grader regen

@@ -73,7 +73,7 @@ class Reason(str, Enum):
 
 
 def _wrong_values(p: Mapping) -> str:
-    tol = f"(tolerance {p['atol']:g} + {p['rtol']:g}·|expected|)"
+    tol = f"(tolerance {p['atol']:g} + {p['rtol']:g}·|expected|){p.get('as_dtype', '')}"
     if p.get("shown"):
         return f"wrong values in {p['n_bad']} of {p['size']} entries: {p['shown']}; max abs error {p['err']} {tol}"
     return f"wrong values: max abs error {p['err']}, max rel error {p['rel']} {tol}"
