@@ -23,7 +23,8 @@ from .execute import Execution, Outcome, run
 from .feedback import Diagnosis, dedupe, hint_for_case, hints_for_error, hints_for_settings, output_excerpt
 from .problem import Problem
 from .reasons import Found, Reason, found
-from .submission import Source, resolve
+from .submission import PATH_LIMIT, Source, resolve
+from .text import safe
 from .variants import for_grading
 from .verdict import CaseVerdict, CheckVerdict, Verdict, case_points, check_points, top_level
 
@@ -51,7 +52,7 @@ def environment(isolation: str) -> dict:
 
 def grade(problem: Problem, path: str | Path, sets: str = "all", isolation: str | None = None) -> Verdict:
     t0 = time.monotonic()
-    source = Source(str(path), None, None)
+    source = Source(safe(str(path), PATH_LIMIT), None, None)   # shown even when resolving fails
     try:
         source = resolve(path, problem.limits.code_bytes)   # UsageError when the path does not exist
         # A set without cases (the handout has no hidden ones) needs no golden file.

@@ -237,3 +237,24 @@ def test_visibility_is_validated_and_defaulted(tmp_path):
     (tmp_path / "problem.yaml").write_text(yaml.safe_dump(raw))
     assert load_problem(tmp_path / "problem.yaml").visibility == {
         "public": "visible", "hidden": "after_published", "checks": "visible"}
+
+
+@pytest.mark.slow
+def test_copying_the_public_answers_earns_nothing(test_problem):
+    """Public answers from the handout, everything else wrong, the structure the checks want: the
+    checks pass but earn nothing without a passing non-edge hidden case (it was 20/100)."""
+    v = graded(test_problem, "wrong_answer/hostile_copies_public_answers.py")
+    assert v.verdict == "WA" and v.score == 0
+    assert all(c.verdict == "AC" for c in v.cases if c.set == "public")
+    assert all(k.passed and k.score == 0 and "non-edge hidden case" in k.message for k in v.checks)
+
+
+@pytest.mark.slow
+def test_an_unknown_mistake_is_not_given_a_known_name(test_problem):
+    """Halving the carry decays to the zeros that x_ignored and ReLU give on some cases; those cases
+    must not decide, so the diagnosis names nothing and says no known mistake matches."""
+    v = graded(test_problem, "wrong_answer/basic_unknown_mistake.py")
+    reasons = [h.reason for h in v.hints]
+    assert v.verdict == "WA" and Reason.VARIANT_NONE in reasons, reasons
+    assert not any(r.value.startswith("variant_") and r is not Reason.VARIANT_NONE for r in reasons)
+    assert not any("it equals" in c.message for c in v.cases)
