@@ -147,3 +147,30 @@ def test_surrogate_message_gets_rte_with_the_verdict_written_and_exit_0(tmp_path
     code, _, _ = run_cli(["--problem", str(test_problem_path), "grade", path, "--json", str(node),
                           "--cases", "public", "--format", "gradescope"])
     assert code == 0 and stat.S_ISCHR(os.stat(node).st_mode)
+
+
+def test_the_verdict_is_written_whatever_stdout_can_print(tmp_path, test_problem_path, monkeypatch):
+    """A submission folder whose name is not UTF-8 (b'\\xff': a surrogate in Python), graded with
+    stdout an ASCII-only stream: the verdict file is written first, the report printed with
+    replacement, exit 0; then with a stdout that fails outright, the same."""
+    import io
+    import sys
+    from grader.__main__ import main
+    folder = tmp_path / os.fsdecode(b"sub\xff")
+    folder.mkdir()
+    target = tmp_path / "v.json"
+    ascii_out = io.TextIOWrapper(io.BytesIO(), encoding="ascii", errors="strict")
+    monkeypatch.setattr(sys, "stdout", ascii_out)
+    assert main(["--problem", str(test_problem_path), "grade", str(folder), "--json", str(target)]) == 0
+    doc = json.loads(target.read_text(encoding="utf-8"))
+    assert doc["verdict"] == "CE" and "\ufffd" in doc["submission"]["path"]
+    ascii_out.flush()
+    assert b"verdict: CE" in ascii_out.buffer.getvalue()
+
+    class Broken(io.StringIO):
+        def write(self, s):
+            raise OSError(5, "Input/output error")
+    target.unlink()
+    monkeypatch.setattr(sys, "stdout", Broken())
+    assert main(["--problem", str(test_problem_path), "grade", str(folder), "--json", str(target)]) == 0
+    assert json.loads(target.read_text(encoding="utf-8"))["verdict"] == "CE"
