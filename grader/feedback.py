@@ -18,8 +18,8 @@ from .reasons import Found, Reason, found
 from .runner import PINNED
 from .text import clip
 from .variants import LABELS, Variants
+from .verdict import MAX_HINT
 
-MAX_HINT = 600
 LIST_CASES = 6
 
 # (exception type or None, fragment of JAX's own error text, the pitfall it shows). The fragments
