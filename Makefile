@@ -17,7 +17,7 @@ RESULTS ?= results.jsonl
 SUBMISSIONS ?=
 OUT ?= class-report
 
-.PHONY: venv dev grade check test slurm-test report regen warm validate bench handout gradescope prairielearn clean
+.PHONY: venv dev grade check test fuzz slurm-test report regen warm validate bench handout gradescope prairielearn clean
 
 venv: $(VENV)/.installed
 
@@ -51,6 +51,11 @@ slurm-test: venv
 # matplotlib and copydetect live in .dev-site, so the report runs with it on PYTHONPATH like the tests.
 report: dev
 	$(WITH_DEV) $(PY) -m grader report $(RESULTS) $(if $(SUBMISSIONS),--submissions $(SUBMISSIONS)) --out $(OUT) $(ARGS)
+
+# The in-process fuzz test with a long budget (make test runs it with FUZZ_EXAMPLES=20).
+FUZZ_EXAMPLES ?= 2000
+fuzz: dev
+	FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(WITH_DEV) $(PY) -m pytest -n 0 -q tests/test_fuzz.py -k "not end_to_end" $(ARGS)
 
 regen: venv
 	$(PY) -m grader regen

@@ -105,8 +105,11 @@ def _dispatch(args: argparse.Namespace) -> int:
     from .report import render_text
     if args.command == "check":
         v = grade(problem, args.solution, "public", args.isolation)
-        sys.stdout.write(render_text(v, show_output=True))
+        _print(sys.stdout, render_text(v, show_output=True))
         return 3 if v.verdict == "JE" else (0 if v.verdict == "AC" else 1)
+    if args.json:   # a folder or a dangling link is refused before the minutes of grading
+        from .output import classify
+        classify(args.json)
     v = grade(problem, args.submission, args.cases, args.isolation)
     try:
         text = render_formatted(v, problem, args.format)
@@ -117,19 +120,30 @@ def _dispatch(args: argparse.Namespace) -> int:
                         f"the verdict could not be rendered: {type(e).__name__}: {e}",
                         time.monotonic() - v.timing["total_s"], v.environment["isolation"])
         text = render_formatted(v, problem, args.format)
-    report = render_text(v, show_output=args.show_output)
-    if args.json == "-":
-        sys.stderr.write(report)
-        sys.stdout.write(text)
-    else:
-        sys.stdout.write(report)
-        if args.json:
-            from .verdict import write_atomic
-            try:
-                write_atomic(Path(args.json), text)
-            except OSError as e:
-                raise UsageError(f"{args.json}: cannot write the verdict ({e.strerror})") from None
+    # The verdict file first: printing the report can never cost the verdict (a closed stdout, a
+    # terminal that cannot show a character). A bad --json path is the operator's mistake (exit 2).
+    if args.json:
+        from .output import write_output
+        try:
+            write_output(args.json, text)
+        except OSError as e:
+            raise UsageError(f"{args.json}: cannot write the verdict ({e.strerror or e})") from None
+    try:
+        report = render_text(v, show_output=args.show_output)
+    except Exception as e:  # noqa: BLE001 - the verdict is written; the report is a courtesy
+        report = f"(the report could not be rendered: {type(e).__name__}; the verdict is {v.verdict})\n"
+    _print(sys.stderr if args.json == "-" else sys.stdout, report)
     return 3 if v.verdict == "JE" else 0
+
+
+def _print(stream, text: str) -> None:
+    """Print the human report whatever the stream's encoding (C locale: ASCII) or state."""
+    try:
+        encoding = getattr(stream, "encoding", None) or "utf-8"
+        stream.write(text.encode(encoding, "replace").decode(encoding, "replace"))
+        stream.flush()
+    except (OSError, ValueError, LookupError):
+        pass
 
 
 def render_formatted(v, problem, fmt: str) -> str:

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import BUNDLE_ROOT, UsageError
+from .output import open_append
 from .records import (RECORD_VERSION, content_hash, csv_text, dump_line, environment_key, read_records,
                       read_roster, reusable, summary, where_graded, write_records, write_text, METADATA)
 
@@ -49,6 +50,10 @@ def main(argv: list[str], problem_path: Path | None = None) -> int:
     items = [i for i in discover(root) if args.shard is None or shard_of(i.sha256, args.shard[1]) == args.shard[0]]
     students = read_roster(root)
     out = Path(args.out)
+    from .output import classify
+    classify(out)                          # a folder or a dangling link: exit 2 before grading
+    if args.csv:
+        classify(args.csv)
     current = {"bundle": bundle_fingerprint(problem.root), "env": environment_key(
         {"verdict": {"environment": environment("process")}}), "cases": args.cases}
     done, keep = _resume(out, items, current)
@@ -127,6 +132,9 @@ def _resume(out: Path, items: list[Item], current: dict) -> tuple[dict[str, dict
     The file is rewritten without stale records, so each key ends with exactly one."""
     wanted = {i.key: i for i in items}
     done, keep = {}, []
+    from .output import is_regular
+    if not is_regular(out):   # `-`, a device or a FIFO: nothing to resume from, nothing to rewrite
+        return done, keep
     existing = read_records(out, strict=False)
     for rec in existing:
         item = wanted.get(rec["key"])
@@ -150,7 +158,7 @@ def _run(todo: list[Item], args, problem, problem_path, students, out: Path, don
     queue = list(todo)
     t0 = time.monotonic()
     try:
-        with open(out, "a", encoding="utf-8") as sink:
+        with open_append(out) as sink:
             try:
                 while queue or running:
                     while queue and len(running) < args.jobs:

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 from .proctree import HAVE_PROC
 from .sandbox import Child, Sandbox
+from .text import LINE_LIMIT, MESSAGE_LIMIT, NAME_LIMIT, safe
 
 MAX_HEADER = 64 * 1024
 OUTPUT_HEAD = 4096
@@ -72,6 +73,25 @@ def check_header(head) -> None:
             raise ValueError(f"a frame with an unexpected {key!r}")
 
 
+# Every string a child sends is made safe and bounded here, once, where it enters the grader: valid
+# UTF-8, no control characters (but newlines in messages), clipped with one marker.
+TEXT_BOUNDS = {"message": (MESSAGE_LIMIT, True), "error": (LINE_LIMIT, False),
+               "frames": (LINE_LIMIT, False)}
+
+
+def sanitize_header(head: dict) -> dict:
+    def one(key: str, value):
+        limit, multiline = TEXT_BOUNDS.get(key, (NAME_LIMIT, False))
+        if isinstance(value, str):
+            return safe(value, limit, multiline)
+        if isinstance(value, list):
+            return [one(key, v) for v in value]
+        if isinstance(value, dict):
+            return {safe(k, NAME_LIMIT): one(key, v) for k, v in value.items()}
+        return value
+    return {key: one(key, value) for key, value in head.items()}
+
+
 class Frames:
     """Incremental parser of a child's frames, with a bound on every size it accepts."""
 
@@ -95,6 +115,7 @@ class Frames:
         except (ValueError, RecursionError):
             raise ValueError("a frame header that is not plain JSON") from None
         check_header(head)
+        head = sanitize_header(head)
         size = head.get("nbytes", 0)
         if size > self.max_payload:
             head["oversized"] = True          # judged from its header; the bytes are never read

@@ -73,15 +73,17 @@ class Finding:
     message: str
 
 
-def decide(problem: Problem, ex: Execution, golden: list[GoldenCase], earned: bool) -> tuple[CheckVerdict, ...]:
-    """The check verdicts; their points count only once `earned` (a stub earns nothing)."""
+def decide(problem: Problem, ex: Execution, golden: list[GoldenCase], earned: bool,
+           trusted: str = "hidden") -> tuple[CheckVerdict, ...]:
+    """The check verdicts; their points count only once `earned`: a non-edge case of the `trusted`
+    set passed (a stub, or copied public answers, earn nothing)."""
     fmt = {"cls": problem.module_class, "function": problem.function}
     found = {"module_class": _module_class(ex, fmt), "params_tree": _params(ex, golden),
              "uses_lax_scan": _scan(problem, ex, golden, fmt)}
     out = []
     for spec, pts in zip(problem.checks, check_points(problem).values()):
         f = found.get(spec.id, Finding(False, f"unknown check {spec.id}"))
-        msg = f.message + (" (its points count once a case passes)" if f.passed and not earned else "")
+        msg = f.message + (f" (its points count once a non-edge {trusted} case passes)" if f.passed and not earned else "")
         out.append(CheckVerdict(spec.id, spec.required, f.passed, pts if f.passed and earned else 0.0, pts, msg))
     return tuple(out)
 

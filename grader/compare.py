@@ -6,37 +6,57 @@ messages of public cases; hidden cases get error sizes in decade bands.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from .cases import GoldenCase
 from .execute import OVERSIZE_FACTOR, Outcome
+from .reasons import Found, Reason, found
+from .text import TRUNCATED, clip  # noqa: F401 - one definition of the marker, re-exported
 from .verdict import CaseVerdict, VerdictCode
 
 SHOW_ENTRIES = 3
-REAL_FLOATS = ("<f2", "<f4", "<f8")
-TRUNCATED = " … [truncated]"
+# The one source of truth for the dtypes a result may have (README "Tolerance"): every real float
+# the README lists, with its unit roundoff. The runner converts ml_dtypes floats (bfloat16) to
+# float32 and names the original in `orig_dtype`; a raw bfloat16 payload is decoded here too.
+ACCEPTED_FLOATS = {"float16": 2.0 ** -11, "float32": 2.0 ** -24, "float64": 2.0 ** -53, "bfloat16": 2.0 ** -8}
+WIRE_DTYPES = {"<f2": "float16", "<f4": "float32", "<f8": "float64", "float16": "float16",
+               "float32": "float32", "float64": "float64", "bfloat16": "bfloat16"}
+# Errors up to this many units of the returned dtype's rounding are "precision too low", not wrong.
+# Measured (docs/feedback.md, "Accepted dtypes", with the command to rerun): the
+# reference's float32 result cast to bfloat16 misses by at most 0.94 units of 2**-8, cast to float16
+# by 0.72 units of 2**-11; a recurrence computed in bfloat16 throughout drifts by up to 4305 units
+# (a chaotic map amplifies rounding), which is judged as wrong values, naming the dtype.
+PRECISION_UNITS = 4
+CASE_MESSAGE_LIMIT = 1000   # the schema's maxLength of a case message
 
 
 @dataclass(frozen=True)
 class Judged:
     verdict: VerdictCode
-    message: str
+    found: Found
     max_abs_err: float | None = None
     max_rel_err: float | None = None
     got: np.ndarray | None = None          # the parsed output (for diagnosis by variants)
+    equals: str | None = None              # the known mistake this result equals (set by the diagnosis)
+    note: Found | None = None              # how the values were obtained, when not from the exported program
+
+    @property
+    def reason(self) -> Reason:
+        return self.found.reason
+
+    @property
+    def message(self) -> str:
+        text = self.found.text
+        text = f"{text}; it equals {self.equals} (see the hints)" if self.equals else text
+        return f"{text} ({self.note.text})" if self.note is not None else text
 
 
 def within_tolerance(got: np.ndarray, expected: np.ndarray, rtol: float, atol: float) -> bool:
     """The acceptance rule, elementwise in float64: |s - a| <= atol + rtol * |a| (NaN never passes)."""
     g, a = np.asarray(got, np.float64), np.asarray(expected, np.float64)
     return g.shape == a.shape and bool(np.all(np.abs(g - a) <= atol + rtol * np.abs(a)))
-
-
-def clip(text: str, limit: int) -> str:
-    """At most `limit` characters, with a visible marker when something was cut."""
-    return text if len(text) <= limit else text[:max(0, limit - len(TRUNCATED))] + TRUNCATED
 
 
 def band(x: float | None) -> float | None:
@@ -53,42 +73,61 @@ def band_text(x: float | None) -> str:
 
 
 def judge(case: GoldenCase, out: Outcome, rtol: float, atol: float, hidden: bool) -> Judged:
+    """The case's verdict and its reason. Every string in `out` was made safe where it entered
+    (execute.py), so it goes into the parameters as it is."""
     status = out.status
     if status == "result":
-        return _judge_result(case, out, rtol, atol, hidden)
+        j = _judge_result(case, out, rtol, atol, hidden)
+        return replace(j, note=found(Reason.NOT_EXPORTED, code=out.fallback)) if out.fallback else j
     if status == "error":
         err = out.error or {}
-        etype, msg = err.get("etype", "Exception"), (err.get("message") or "").strip()
+        etype, msg = str(err.get("etype", "Exception")), str(err.get("message") or "").strip()
+        if etype == "UnfitProgram":           # the executor refused the program (a code arrives)
+            return Judged("RTE", found(Reason.UNFIT_PROGRAM, code=msg))
         if etype == "NotImplementedError":
-            return Judged("RTE", "not implemented yet: your function raised NotImplementedError"
-                          + (f" ({clip(msg.splitlines()[0], 200)})" if msg else ""))
+            return Judged("RTE", found(Reason.NOT_IMPLEMENTED, first=clip(msg.splitlines()[0], 200) if msg else ""))
         first = clip(" ".join(msg.split()), 300)  # JAX puts the telling detail on later lines
         where = err.get("frames") or []
         at = f" [{where[-1]}]" if where else ""
         if err.get("memory"):
-            return Judged("MLE", f"ran out of memory: {etype}: {first}{at}")
-        return Judged("RTE", f"{etype}: {first}{at}" if first else f"{etype}{at}")
-    return Judged(*_LIMIT_MESSAGES[status](out))
+            return Judged("MLE", found(Reason.OUT_OF_MEMORY, etype=etype, first=first, at=at))
+        return Judged("RTE", found(Reason.EXCEPTION, etype=etype, first=first, at=at))
+    if status == "timeout":
+        if out.why == "total":
+            return Judged("TLE", found(Reason.TOTAL_TIME_LIMIT, detail="the total time limit ran out"))
+        if out.why == "dominated":
+            return Judged("TLE", found(Reason.TIME_DOMINATED, case=out.detail))
+        return Judged("TLE", found(Reason.TIME_LIMIT))
+    if status == "crash" and out.why == "died_after":
+        return Judged("RTE", found(Reason.DIED_AFTER_ANSWERING, detail=out.detail))
+    if status == "not_run" and out.why == "crash_run":
+        return Judged("RTE", found(Reason.CRASH_RUN, count=out.detail))
+    code, reason = _LIMITS[status]
+    return Judged(code, found(reason, detail=out.detail or "not run"))
 
 
-_TIMEOUTS = {
-    "total": "time limit exceeded (the total time limit ran out)",
-    "dominated": "time limit exceeded: not run, since case {detail}, no larger in H or T, already "
-                 "exceeded the time limit (confirmed by a retry)",
+_LIMITS: dict[str, tuple[VerdictCode, Reason]] = {
+    "memory": ("MLE", Reason.MEMORY_LIMIT), "output": ("OLE", Reason.OUTPUT_LIMIT),
+    "scratch": ("RTE", Reason.SCRATCH_LIMIT), "garbage": ("RTE", Reason.CHANNEL_CORRUPTED),
+    "crash": ("RTE", Reason.CRASHED), "not_run": ("RTE", Reason.NOT_RUN),
 }
-_LIMIT_MESSAGES = {
-    "timeout": lambda o: ("TLE", _TIMEOUTS.get(o.why, "time limit exceeded: the case did not finish in "
-                                                       "time").format(detail=o.detail)),
-    "memory": lambda o: ("MLE", "memory limit exceeded: the process tree used more memory than allowed"),
-    "output": lambda o: ("OLE", "output limit exceeded: your code printed too much"),
-    "scratch": lambda o: ("RTE", "wrote more files than the scratch space allows"),
-    "garbage": lambda o: ("RTE", "the result channel was corrupted (did your code write to file "
-                          "descriptors it does not own?)"),
-    "crash": lambda o: ("RTE", f"the process died after answering ({o.detail}), so its answers do "
-                        "not count" if o.why == "died_after" else f"the process died during the case ({o.detail})"),
-    "not_run": lambda o: ("RTE", f"not run: the process died in {o.detail} cases in a row" if o.why == "crash_run"
-                          else o.detail or "not run"),
-}
+
+
+def accepted_dtype(head: dict) -> str | None:
+    """The name of the float the submission returned, if it is one the README accepts."""
+    wire = WIRE_DTYPES.get(str(head.get("dtype", "")))
+    name = str(head.get("orig_dtype") or wire or "")
+    return name if wire is not None and name in ACCEPTED_FLOATS else None
+
+
+def decode(head: dict, data: bytes) -> np.ndarray:
+    """The payload as float64 (ValueError when it does not match its header)."""
+    wire = WIRE_DTYPES[str(head["dtype"])]
+    with np.errstate(all="ignore"):   # a signalling NaN is judged as NaN, not warned about
+        if wire == "bfloat16":  # the upper half of a float32, no ml_dtypes needed in the grader
+            bits = np.frombuffer(data, dtype="<u2").astype("<u4") << 16
+            return bits.view("<f4").astype(np.float64)
+        return np.frombuffer(data, dtype=np.dtype(wire).newbyteorder("<")).astype(np.float64)
 
 
 def _judge_result(case: GoldenCase, out: Outcome, rtol: float, atol: float, hidden: bool) -> Judged:
@@ -96,33 +135,31 @@ def _judge_result(case: GoldenCase, out: Outcome, rtol: float, atol: float, hidd
     want = (case.spec.hidden,)
     kind = head.get("kind")
     if kind == "none":
-        return Judged("WA", f"returned None; expected a float array of shape {want}")
+        return Judged("WA", found(Reason.RETURNED_NONE, want=want))
     if kind == "unconvertible":
-        return Judged("WA", f"returned a {head.get('pytype', 'value')} that is not an array "
-                      f"({clip(head.get('error', ''), 120)}); expected shape {want}")
+        return Judged("WA", found(Reason.NOT_AN_ARRAY, pytype=head.get("pytype", "value"),
+                                  error=clip(str(head.get("error", "")), 120), want=want))
     shape = tuple(head.get("shape") or ())
-    dtype = str(head.get("dtype", "?"))
     size = math.prod(shape)
     if head.get("oversized") or (shape != want and size > OVERSIZE_FACTOR * case.spec.hidden):
-        return Judged("WA", f"returned an array of shape {shape} ({size} elements); expected {want}")
+        return Judged("WA", found(Reason.OVERSIZED, shape=shape, size=size, want=want))
     if shape != want:
-        extra = ""
         if len(shape) == 2 and shape[1:] == want:
-            extra = f" (that looks like the stacked per-step outputs, {shape[0]} steps; return the final carry)"
-        return Judged("WA", f"shape {shape}, expected {want}{extra}")
-    orig = head.get("orig_dtype")
-    if dtype not in REAL_FLOATS:
-        return Judged("WA", f"dtype {_dtype_name(dtype)}, expected a real floating dtype (float32)")
+            return Judged("WA", found(Reason.STACKED_OUTPUTS, shape=shape, want=want, steps=shape[0]))
+        return Judged("WA", found(Reason.WRONG_SHAPE, shape=shape, want=want))
+    name = accepted_dtype(head)
+    if name is None:
+        shown = head.get("orig_dtype") or _dtype_name(str(head.get("dtype", "?")))
+        return Judged("WA", found(Reason.WRONG_DTYPE, dtype=shown, accepted=", ".join(ACCEPTED_FLOATS)))
     try:
-        got = np.frombuffer(out.data or b"", dtype=dtype)
-        if got.shape != want:
+        got64 = decode(head, out.data or b"")
+        if got64.shape != want:
             raise ValueError
     except ValueError:
-        return Judged("RTE", "the result channel carried malformed data")
-    got64 = got.astype(np.float64)
+        return Judged("RTE", found(Reason.MALFORMED_DATA))
     bad = ~np.isfinite(got64)
     if bad.any():
-        return Judged("WA", f"{int(bad.sum())} of {size} entries are NaN or infinite", None, None, got)
+        return Judged("WA", found(Reason.NOT_FINITE, n_bad=int(bad.sum()), size=size), None, None, got64)
     exp64 = case.expected.astype(np.float64)
     err = np.abs(got64 - exp64)
     ok = err <= atol + rtol * np.abs(exp64)
@@ -130,19 +167,24 @@ def _judge_result(case: GoldenCase, out: Outcome, rtol: float, atol: float, hidd
     with np.errstate(over="ignore"):
         max_abs = _finite(float(err.max()) if size else 0.0)   # None: too large for a float64
         max_rel = _finite(float((err[nz] / np.abs(exp64[nz])).max())) if nz.any() else None
-    as_dtype = f" (returned as {orig or _dtype_name(dtype)})" if (orig or dtype != "<f4") else ""
+    as_dtype = f" (returned as {name})" if name != "float32" else ""
     if ok.all():
-        return Judged("AC", f"correct{as_dtype}", max_abs, max_rel, got)
-    n_bad = int((~ok).sum())
+        return Judged("AC", found(Reason.CORRECT, as_dtype=as_dtype), max_abs, max_rel, got64)
+    err_text = band_text(max_abs) if hidden or max_abs is None else format(max_abs, ".3g")
+    eps = ACCEPTED_FLOATS[name]
+    if eps > rtol / 4 and bool(np.all(err <= atol + (rtol + PRECISION_UNITS * eps) * np.abs(exp64))):
+        # Right to the returned dtype's rounding: the type is accepted, its precision is not enough.
+        return Judged("WA", found(Reason.PRECISION_TOO_LOW, dtype=name, eps=eps, atol=atol, rtol=rtol,
+                                  err=err_text), max_abs, max_rel, got64)
     if hidden:  # no count of wrong entries either: perturbing one entry would reveal it
-        msg = (f"wrong values: max abs error {band_text(max_abs)}, "
-               f"max rel error {band_text(max_rel)} (tolerance {atol:g} + {rtol:g}·|expected|)")
+        f = found(Reason.WRONG_VALUES, err=err_text, rel=band_text(max_rel), atol=atol, rtol=rtol,
+                  as_dtype=as_dtype)
     else:
         idx = np.flatnonzero(~ok)[:SHOW_ENTRIES]
         shown = "; ".join(f"[{i}] got {got64[i]:.7g}, expected {exp64[i]:.7g}" for i in idx)
-        msg = (f"wrong values in {n_bad} of {size} entries: {shown}; max abs error {band_text(max_abs) if max_abs is None else format(max_abs, '.3g')} "
-               f"(tolerance {atol:g} + {rtol:g}·|expected|)")
-    return Judged("WA", msg, max_abs, max_rel, got)
+        f = found(Reason.WRONG_VALUES, n_bad=int((~ok).sum()), size=size, shown=shown, err=err_text,
+                  atol=atol, rtol=rtol, as_dtype=as_dtype)
+    return Judged("WA", f, max_abs, max_rel, got64)
 
 
 def _finite(x: float) -> float | None:
@@ -152,7 +194,7 @@ def _finite(x: float) -> float | None:
 def _dtype_name(dtype: str) -> str:
     try:
         return np.dtype(dtype).name
-    except TypeError:
+    except Exception:  # noqa: BLE001 - any string a header carried
         return dtype
 
 
@@ -163,4 +205,5 @@ def to_case_verdict(case: GoldenCase, j: Judged, points: float, time_s: float | 
         verdict=j.verdict, score=points if j.verdict == "AC" else 0.0, max_score=points,
         max_abs_err=band(j.max_abs_err) if hidden else j.max_abs_err,
         max_rel_err=band(j.max_rel_err) if hidden else j.max_rel_err,
-        time_s=None if time_s is None else round(time_s, 4), message=j.message)
+        time_s=None if time_s is None else round(time_s, 4), message=clip(j.message, CASE_MESSAGE_LIMIT),
+        reason=j.reason)

@@ -19,6 +19,7 @@ import numpy as np
 
 from .cases import LIBRARIES, Golden, GoldenCase, environment_fingerprint, job_cases
 from .problem import Problem
+from .reasons import Found, Reason, found
 
 VERSION_KEYS = ("python", *LIBRARIES)
 # The canary (and `validate`'s reproduction check) accepts a recomputed value when it is within this
@@ -33,13 +34,13 @@ REGEN_HINT = "run `make regen`, review the change with `git diff tests/data`, th
 class Drift:
     """What the guard found: `error` makes the verdict JE; `feedback` and `internal` annotate it."""
     error: str | None = None
-    feedback: tuple[str, ...] = ()
+    feedback: tuple[Found, ...] = ()
     internal: dict = field(default_factory=dict)
 
     def annotate(self, verdict):
         if verdict.verdict == "JE" or not (self.feedback or self.internal):
             return verdict
-        return replace(verdict, feedback=tuple(verdict.feedback) + self.feedback,
+        return replace(verdict, hints=tuple(verdict.hints) + self.feedback,
                        internal={**verdict.internal, "drift": self.internal})
 
 
@@ -79,11 +80,8 @@ def guard(problem: Problem, goldens: list[Golden], isolation=None) -> Drift:
     if not versions:
         return Drift()
     if not problem.reference_path.is_file():   # the handout: nothing to recompute with
-        return Drift(feedback=("Your library versions differ from the grader's ("
-                               + "; ".join(v.replace("in the golden files", "for the grader")
-                                           for v in versions)
-                               + "). Results can differ slightly; install the versions in "
-                               "requirements.lock to check exactly what the grader will see.",),
+        return Drift(feedback=(found(Reason.LIBRARY_VERSIONS, versions="; ".join(
+                         v.replace("in the golden files", "for the grader") for v in versions)),),
                      internal={"versions": versions, "canary": "none (no reference in this bundle)"})
     cases = [c for g in goldens for c in g.cases]
     return _canary(problem, tuple(cases), tuple(versions), isolation)

@@ -25,6 +25,7 @@ from .channel import Stop, Watch
 from .jaxcache import jax_cache_dir
 from .problem import Problem
 from .sandbox import Isolation, Sandbox
+from .text import OUTPUT_LIMIT, safe
 
 Status = Literal["result", "error", "timeout", "memory", "output", "crash", "garbage", "scratch", "not_run"]
 OVERSIZE_FACTOR = 64   # a result over this many times (hidden,) elements is judged by its header alone
@@ -102,6 +103,7 @@ def run(problem: Problem, source: bytes, cases: list[dict], *, isolation: Isolat
         if ex.load is not None or ex.judge_error is not None:
             for c in cases:
                 ex.cases.setdefault(c["id"], Outcome("not_run", detail="not run"))
+    ex.output_head = safe(ex.output_head, OUTPUT_LIMIT, multiline=True)
     return ex
 
 

@@ -7,52 +7,47 @@ variant match says which mistake a result equals, not what the right result is.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import dataclass
 
 import numpy as np
 
 from .cases import GoldenCase
-from .compare import Judged, clip
+from .compare import Judged, within_tolerance
 from . import JudgeError
+from .reasons import Found, Reason, found
 from .child.common import PINNED
-from .variants import Variants, diagnose, label
+from .text import clip
+from .variants import LABELS, Variants
+from .verdict import MAX_HINT
 
-ALLOWED_IMPORTS = "jax, flax, numpy and the Python standard library"
-MAX_HINT = 600
 LIST_CASES = 6
 
-# (exception type or None, text fragment in the message, hint)
-ERROR_HINTS: tuple[tuple[str | None, str, str], ...] = (
-    ("UnexpectedTracerError", "", "A Flax variable is created inside the lax.scan body (self.param, or a "
-     "submodule such as nn.Dense). Create W once in __call__, before jax.lax.scan, and let the body "
-     "close over it."),
-    (None, "carry input and carry output must have equal types",
-     "The scan body returns a carry whose shape or dtype differs from init_carry. The new carry must "
-     "be exactly like the old one, shape (hidden,) float32: return jnp.tanh(carry @ W)."),
-    (None, "must have the same pytree structure",
-     "The scan body returns a carry with a different structure (e.g. a tuple instead of one array). "
-     "Return the new carry in the same form as init_carry."),
-    (None, "scan body output must be a pair",
-     "The scan body must return a (carry, output) pair: `return new_carry, None`, not the carry alone."),
-    (None, "dot_general requires contracting dimensions",
-     "x @ W has mismatched sizes: x has length hidden and W must be (hidden, hidden). Check the shape "
-     "you pass to self.param and that you use the module's hidden field, not a fixed number."),
-    ("NotImplementedError", "", "Your file still raises the starter's NotImplementedError: replace it "
-     "with your implementation of LaxScanModule and lax_scan_in_module."),
-    ("ModuleNotFoundError", "", f"Only {ALLOWED_IMPORTS} can be imported in the grader."),
-    ("ImportError", "", f"Only {ALLOWED_IMPORTS} can be imported in the grader."),
+# (exception type or None, fragment of JAX's own error text, the pitfall it shows). The fragments
+# are JAX's wording (jax-facts.md), never the grader's: no grader message is read to choose a hint.
+ERROR_HINTS: tuple[tuple[str | None, str, Reason], ...] = (
+    ("UnexpectedTracerError", "", Reason.PITFALL_TRACER_IN_SCAN),
+    (None, "carry input and carry output must have equal types", Reason.PITFALL_CARRY_TYPE),
+    (None, "must have the same pytree structure", Reason.PITFALL_CARRY_STRUCTURE),
+    (None, "scan body output must be a pair", Reason.PITFALL_BODY_NOT_PAIR),
+    (None, "dot_general requires contracting dimensions", Reason.PITFALL_CONTRACTING_DIMS),
+    ("NotImplementedError", "", Reason.PITFALL_NOT_IMPLEMENTED),
+    ("ModuleNotFoundError", "", Reason.PITFALL_IMPORT),
+    ("ImportError", "", Reason.PITFALL_IMPORT),
 )
+# A case reason that teaches more than its message: the pitfall hint it adds.
+CASE_HINTS = {Reason.STACKED_OUTPUTS: Reason.PITFALL_STACKED_OUTPUTS,
+              Reason.PRECISION_TOO_LOW: Reason.PITFALL_LOW_PRECISION}
 
 
-def hints_for_error(err: dict | None) -> list[str]:
+def hints_for_error(err: dict | None) -> list[Found]:
     if not err:
         return []
-    etype, message = err.get("etype", ""), err.get("message", "")
-    return [hint for t, frag, hint in ERROR_HINTS
+    etype, message = str(err.get("etype", "")), str(err.get("message", ""))
+    return [Found(reason) for t, frag, reason in ERROR_HINTS
             if (t is None or t == etype) and (not frag or frag in message)]
 
 
-def hints_for_settings(settings: dict | None) -> list[str]:
+def hints_for_settings(settings: dict | None) -> list[Found]:
     """A submission that flips a JAX setting changes its own W: say which and why it matters.
 
     Called with the settings seen after loading and with those reported beside each result, since
@@ -62,22 +57,28 @@ def hints_for_settings(settings: dict | None) -> list[str]:
         return []
     changed = [f"{k}={settings.get(k)!r} (the grader uses {v!r})" for k, v in PINNED.items()
                if settings.get(k) != v]
-    if not changed:
-        return []
-    return ["Your code changes JAX settings that change the random W (and so every result): "
-            + "; ".join(changed) + ". Remove those jax.config.update calls or environment settings."]
+    return [found(Reason.PITFALL_JAX_SETTINGS, changed="; ".join(changed))] if changed else []
 
 
-def hint_for_shape(message: str) -> list[str]:
-    if "stacked per-step outputs" in message:
-        return ["You returned the per-step outputs stacked by lax.scan (shape (T, hidden)). The exercise "
-                "wants the final carry: `final, _ = jax.lax.scan(...)` and return `final`."]
-    return []
+def hint_for_case(j: Judged) -> list[Found]:
+    """The pitfall a case's own reason points to (stacked outputs, a low-precision dtype)."""
+    reason = CASE_HINTS.get(j.reason)
+    return [Found(reason, j.found.params)] if reason else []
+
+
+@dataclass
+class _Seen:
+    case: GoldenCase
+    got: np.ndarray
+    wrong: bool
 
 
 class Diagnosis:
-    """Matches wrong results against the known wrong variants, case by case, then says each
-    mistake once for all the cases it explains."""
+    """Matches results against the known wrong variants over all the cases, then names a mistake
+    only where the evidence agrees: a variant is named when every compared case is consistent with
+    it (the result equals its output, or the case passed where it equals the answer) and at least
+    one wrong case tells it apart from the answer and from every other variant. Degenerate cases
+    (H = 1, decayed fixed points: variants coinciding) never decide; else "no known mistake matches"."""
 
     def __init__(self, variants: Variants | None | Callable[[], tuple[Variants | None, str]], rtol: float,
                  atol: float):
@@ -87,59 +88,80 @@ class Diagnosis:
         self.variants = None if callable(variants) else variants
         self.state = "not needed" if callable(variants) else ("used" if variants else "absent")
         self.rtol, self.atol = rtol, atol
-        self.matches: dict[str, list[str]] = {}   # case id -> the variants its result equals
-        self.wrong: list[str] = []                # cases whose values were compared and were wrong
-        self.hidden: set[str] = set()             # of those, the hidden ones: hints give only a count
+        self.seen: dict[str, _Seen] = {}
+        self._named: list[str] | None = None
 
-    def note(self, case: GoldenCase, j: Judged) -> Judged:
-        """The judged case, its message extended when its result equals a known mistake."""
-        if j.verdict != "WA" or j.got is None or j.got.shape != case.expected.shape \
-                or not np.all(np.isfinite(j.got)):
-            return j
-        self.wrong.append(case.spec.id)
-        if case.spec.set == "hidden":
-            self.hidden.add(case.spec.id)
-        if self._load is not None:
+    def note(self, case: GoldenCase, j: Judged) -> None:
+        """Remember a case whose values were compared (passed or wrong; a low precision is neither)."""
+        if j.got is None or j.got.shape != case.expected.shape or not np.all(np.isfinite(j.got)) \
+                or j.reason is Reason.PRECISION_TOO_LOW or j.verdict not in ("AC", "WA"):
+            return
+        self.seen[case.spec.id] = _Seen(case, j.got, j.verdict == "WA")
+        self._named = None
+        if j.verdict == "WA" and self._load is not None:
             load, self._load = self._load, None
             try:
                 self.variants, self.state = load()
             except JudgeError as e:  # the diagnosis is optional: grade on without hints
                 self.variants, self.state = None, f"unusable: {e}"
-        if self.variants is None:
-            return j
-        found = diagnose(self.variants, case.spec.id, j.got, case.expected, self.rtol, self.atol)
-        if not found:
-            return j
-        self.matches[case.spec.id] = found
-        what = " or ".join(label(self.variants.says[v]) for v in found)
-        return replace(j, message=f"{j.message}; it equals {what} (see the hints)")
 
-    def explained(self) -> dict[str, str]:
-        """Each matched case -> the one mistake that explains it: of its candidates, the one that
-        matches the most cases overall (a ReLU result that decayed to zeros is still ReLU)."""
-        count = {v: sum(v in found for found in self.matches.values()) for v in (self.variants.says if
-                                                                                 self.variants else ())}
-        return {c: max(found, key=lambda v: count[v]) for c, found in self.matches.items()}
+    @property
+    def wrong(self) -> list[str]:
+        return [cid for cid, s in self.seen.items() if s.wrong]
 
-    def hints(self) -> list[str]:
-        if self.variants is None:
-            return []
-        best, out = self.explained(), []
-        for vid, says in self.variants.says.items():
-            ids = [c for c in self.wrong if best.get(c) == vid]
-            if not ids:
+    def named(self) -> list[str]:
+        """The variants the evidence names (usually none or one), in VARIANTS order."""
+        if self._named is None:
+            self._named = [v for v in (self.variants.says if self.variants else ()) if self._agrees(v)]
+        return self._named
+
+    def _close(self, a: np.ndarray, b: np.ndarray) -> bool:
+        return within_tolerance(a, b, self.rtol, self.atol)
+
+    def _agrees(self, vid: str) -> bool:
+        decisive = False
+        for cid, s in self.seen.items():
+            outs = self.variants.outputs.get(cid, {})
+            out = outs.get(vid)
+            if out is None:
                 continue
-            public = [c for c in ids if c not in self.hidden]
+            is_answer = self._close(out, s.case.expected)
+            if not self._close(s.got, out):
+                if is_answer and not s.wrong:
+                    continue         # the mistake changes nothing here, and the case passed
+                return False         # a case that contradicts it
+            if s.wrong and not is_answer and not any(self._close(out, o) for u, o in outs.items() if u != vid):
+                decisive = True
+        return decisive
+
+    def equals(self) -> dict[str, str]:
+        """Wrong case id -> the short name of the named mistake its result equals."""
+        out = {}
+        for vid in self.named():
+            for cid in self.wrong:
+                o = self.variants.outputs.get(cid, {}).get(vid)
+                if cid not in out and o is not None and self._close(self.seen[cid].got, o):
+                    out[cid] = LABELS.get(vid, vid)
+        return out
+
+    def hints(self) -> list[Found]:
+        if self.variants is None or not self.wrong:
+            return []
+        named = self.named()
+        if not named:
+            return [Found(Reason.VARIANT_NONE)]
+        out, wrong, eq = [], self.wrong, self.equals()
+        for vid in named:
+            ids = [c for c in wrong if eq.get(c) == LABELS.get(vid, vid)] or wrong
+            public = [c for c in ids if self.seen[c].case.spec.set != "hidden"]
             n_hidden = len(ids) - len(public)
             hidden_part = f"{n_hidden} hidden case{'s' * (n_hidden != 1)}" if n_hidden else ""
-            named = ", ".join(public[:LIST_CASES]) + (", …" if len(public) > LIST_CASES else "")
-            if not public:
-                which = hidden_part
-            else:
-                which = f"case{'s' * (len(public) != 1)} {named}" + (f" and {hidden_part}" if n_hidden else "")
+            listed = ", ".join(public[:LIST_CASES]) + (", …" if len(public) > LIST_CASES else "")
+            which = hidden_part if not public else \
+                f"case{'s' * (len(public) != 1)} {listed}" + (f" and {hidden_part}" if n_hidden else "")
             if len(ids) > 1:
-                which += f" ({len(ids)} of {len(self.wrong)} wrong)"
-            out.append(clip(f"In {which}, {says}.", MAX_HINT))
+                which += f" ({len(ids)} of {len(wrong)} wrong)"
+            out.append(found(Reason.variant(vid), which=which, says=clip(self.variants.says[vid], MAX_HINT)))
         return out
 
 
@@ -151,10 +173,12 @@ def output_excerpt(head: str, total_bytes: int, max_lines: int = 20) -> str:
     return "\n".join(lines[:max_lines - 1] + [f"… [truncated: {total_bytes} bytes printed in all]"])
 
 
-def dedupe(items: list[str]) -> tuple[str, ...]:
+def dedupe(items: list[Found]) -> tuple[Found, ...]:
+    """Each hint once, by its sentence (two cases with the same pitfall say it once)."""
     seen, out = set(), []
     for item in items:
-        if item not in seen:
-            seen.add(item)
+        key = (item.reason, item.text)
+        if key not in seen:
+            seen.add(key)
             out.append(item)
     return tuple(out)

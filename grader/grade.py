@@ -17,35 +17,18 @@ from pathlib import Path
 from . import BUNDLE_ROOT, GraderError, UsageError
 from .cases import Golden, GoldenCase, job_cases, library_versions, load_golden
 from .compare import Judged, clip, judge, to_case_verdict
-from .drift import guard
 from .checks import decide
+from .drift import guard
 from .execute import Outcome, run
-from .feedback import Diagnosis, dedupe, hint_for_shape, hints_for_error, hints_for_settings, output_excerpt
+from .feedback import Diagnosis, dedupe, hint_for_case, hints_for_error, hints_for_settings, output_excerpt
 from .problem import Problem
-from .submission import Source, resolve
+from .reasons import Found, Reason, found
+from .submission import PATH_LIMIT, Source, resolve
+from .text import safe
 from .variants import for_grading
 from .verdict import CaseVerdict, CheckVerdict, Verdict, case_points, check_points, top_level
 
 SETS = {"public": ("public",), "hidden": ("hidden",), "all": ("public", "hidden")}
-# Why a case's function could not be exported (the runner's code), as the student reads it.
-NOT_EXPORTED = {
-    "numpy": "it converts traced values to NumPy",
-    "concrete_values": "it needs concrete values (Python control flow or float() on arrays)",
-    "callback": "it uses a host callback",
-    "not_one_array": "it does not return one array",
-    "untraceable": "it cannot be traced with jax.jit",
-}
-UNFIT = {   # the executor's reasons for refusing to run a program (child/executor.py, child/hlo.py)
-    "host_callback": "your program calls back into Python (jax.pure_callback / io_callback), which the "
-                     "grader does not run: compute with jax.numpy only",
-    "custom_call": "your program uses a custom call the grader does not run",
-    "host_transfer": "your program sends or receives data from the host, which the grader does not run",
-    "effects": "your program has side effects the grader does not run (callbacks)",
-    "wrong_signature": "the exported program does not take one (hidden,) float32 input and return one array",
-    "not_for_cpu": "the exported program was not made for the CPU",
-    "external_function": "your program calls a function it does not define",
-    "too_large": "your program is too large to run",
-}
 LOAD_VERDICT = {"error": "CE", "crash": "CE", "garbage": "CE", "timeout": "TLE", "memory": "MLE",
                 "output": "OLE", "scratch": "RTE"}
 
@@ -70,7 +53,7 @@ def environment(isolation: str) -> dict:
 
 def grade(problem: Problem, path: str | Path, sets: str = "all", isolation: str | None = None) -> Verdict:
     t0 = time.monotonic()
-    source = Source(str(path), None, None)
+    source = Source(safe(str(path), PATH_LIMIT), None, None)   # shown even when resolving fails
     try:
         source = resolve(path, problem.limits.code_bytes)   # UsageError when the path does not exist
         # A set without cases (the handout has no hidden ones) needs no golden file.
@@ -100,12 +83,11 @@ def judge_error(problem: Problem, source: Source, sets: str, cause: str, t0: flo
                 trace: str | None = None) -> Verdict:
     points = case_points(problem, SETS[sets])
     cases = tuple(CaseVerdict(c.id, c.set, c.seed, c.hidden, c.T, "JE", 0.0, points[c.id], None, None, None,
-                              "not graded: judge error") for c in problem.cases_of(sets))
+                              found(Reason.JUDGE_ERROR).text, Reason.JUDGE_ERROR) for c in problem.cases_of(sets))
     checks = _checks_not_run(problem, "not run: judge error")
     internal = {"judge_error": cause, **({"traceback": trace} if trace else {})}
-    return _verdict(problem, source, "JE", cases, checks,
-                    ("The grader failed on its own (judge error): this is not your fault and your "
-                     "submission was not graded. Your instructor has the details.",), isolation, t0, internal)
+    return _verdict(problem, source, "JE", cases, checks, (found(Reason.JUDGE_ERROR, hint=True),), isolation, t0,
+                    internal)
 
 
 def _grade(problem: Problem, source: Source, goldens: list[Golden], sets: str, isolation, t0) -> Verdict:
@@ -123,26 +105,33 @@ def _grade(problem: Problem, source: Source, goldens: list[Golden], sets: str, i
         code = LOAD_VERDICT[ex.load.status]
         return _not_loaded(problem, source, golden, points, code, load_message(ex.load), ex.isolation, t0,
                            internal, hints_for_error(ex.load.error))
-    feedback: list[str] = list(source.notes) + hints_for_settings(ex.settings)
+    feedback: list[Found] = list(source.notes) + hints_for_settings(ex.settings)
     diagnosis = Diagnosis(lambda: for_grading(problem, goldens[0].fingerprint), problem.rtol, problem.atol)
-    cases, exact = [], {}
+    judged, exact = [], {}
     for g in golden:
-        out = _readable(ex.cases.get(g.spec.id) or Outcome("not_run", detail="not run"))
-        j: Judged = diagnosis.note(g, judge(g, out, problem.rtol, problem.atol, hidden=g.spec.set == "hidden"))
-        if out.fallback:
-            j = replace(j, message=f"{j.message} (computed by a plain call: your function could not be "
-                        f"exported because {NOT_EXPORTED.get(out.fallback, NOT_EXPORTED['untraceable'])})")
+        out = ex.cases.get(g.spec.id) or Outcome("not_run", detail="not run")
+        j: Judged = judge(g, out, problem.rtol, problem.atol, hidden=g.spec.set == "hidden")
+        diagnosis.note(g, j)
         if out.status == "result":  # a setting flipped inside lax_scan_in_module shows only here
             feedback += hints_for_settings(out.settings)
-        cases.append(to_case_verdict(g, j, points[g.spec.id], out.time_s))
+        judged.append((g, j, out))
         if g.spec.set == "hidden" and j.max_abs_err is not None:
             exact[g.spec.id] = [j.max_abs_err, j.max_rel_err]
-        feedback += hints_for_error(out.error) + hint_for_shape(j.message)
+        feedback += hints_for_error(out.error) + hint_for_case(j)
+    equals = diagnosis.equals()   # decided on all the cases at once, then said per case
+    cases = [to_case_verdict(g, replace(j, equals=equals.get(g.spec.id)), points[g.spec.id], out.time_s)
+             for g, j, out in judged]
     internal["exact_errors"] = exact
     internal["variants"] = diagnosis.state
     feedback += diagnosis.hints()
-    checks = decide(problem, ex, golden, any(c.verdict == "AC" for c in cases))
-    feedback += [f"Check {c.id}: {c.message}" for c in checks if not c.passed]
+    # Check points need a passing non-edge case of the most trusted set graded: hidden when any
+    # hidden case ran (public answers are in the handout), else public (the handout's local check).
+    # Edge cases never count: H = 1 is passed by a transposed W too (README "Scoring").
+    trusted = "hidden" if any(g.spec.set == "hidden" for g in golden) else "public"
+    earned = any(c.verdict == "AC" and g.spec.set == trusted and not g.spec.edge
+                 for c, (g, _, _) in zip(cases, judged))
+    checks = decide(problem, ex, golden, earned, trusted)
+    feedback += [found(Reason.CHECK_FAILED, id=c.id, message=c.message) for c in checks if not c.passed]
     verdict = top_level(tuple(cases), checks)
     return _verdict(problem, source, verdict, tuple(cases), checks, dedupe(feedback), ex.isolation, t0,
                     internal)
@@ -169,10 +158,10 @@ def load_message(out: Outcome) -> str:
 
 def _not_loaded(problem, source, golden: list[GoldenCase], points, code, reason, isolation, t0, internal,
                 hints=()) -> Verdict:
-    cases = tuple(to_case_verdict(g, Judged(code, f"not run: {reason}"), points[g.spec.id], None)
+    cases = tuple(to_case_verdict(g, Judged(code, found(Reason.NOT_LOADED, why=reason)), points[g.spec.id], None)
                   for g in golden)
     checks = _checks_not_run(problem, "not run: the file did not load")
-    return _verdict(problem, source, code, cases, checks, dedupe([f"Not graded: {reason}.",
+    return _verdict(problem, source, code, cases, checks, dedupe([found(Reason.NOT_GRADED, why=reason),
                                                                  *source.notes, *hints]), isolation, t0, internal)
 
 
@@ -181,13 +170,6 @@ def _checks_not_run(problem: Problem, message: str) -> tuple[CheckVerdict, ...]:
                  for c, p in zip(problem.checks, check_points(problem).values()))
 
 
-def _readable(out: Outcome) -> Outcome:
-    """An executor's refusal to run a program, worded for the student (a code arrives)."""
-    err = out.error or {}
-    if out.status == "error" and err.get("etype") == "UnfitProgram":
-        text = UNFIT.get(str(err.get("message")), "the grader cannot run your exported program")
-        return replace(out, error={"etype": "UnfitProgram", "message": text, "frames": [], "memory": False})
-    return out
 
 
 def _verdict(problem, source: Source, code, cases, checks, feedback, isolation, t0, internal) -> Verdict:
@@ -196,5 +178,5 @@ def _verdict(problem, source: Source, code, cases, checks, feedback, isolation, 
         submission={"path": source.path, "sha256": source.sha256}, verdict=code,
         score=sum(c.score for c in cases) + sum(c.score for c in checks),
         max_score=sum(c.max_score for c in cases) + sum(c.max_score for c in checks),
-        cases=cases, checks=checks, feedback=tuple(feedback), environment=environment(isolation),
+        cases=cases, checks=checks, hints=tuple(feedback), environment=environment(isolation),
         timing={"total_s": round(time.monotonic() - t0, 3)}, internal=internal)

@@ -156,15 +156,15 @@ def _num(x) -> str:
 
 
 def failure_message(verdict: dict) -> str | None:
-    """The line a class-wide summary groups by: what the student reads first."""
+    """The line a class-wide summary groups by: the first failing case's verdict and reason code
+    (never its sentence, whose numbers differ per student), else the first hint's reason."""
     if verdict.get("verdict") == "AC":
         return None
     for case in verdict.get("cases") or []:
         if case.get("verdict") != "AC":
-            msg = str(case.get("message") or "")
-            return f"{case.get('verdict')}: {msg.split(': ', 1)[-1] if msg.startswith('case ') else msg}"[:140]
-    fb = verdict.get("feedback") or [""]
-    return f"{verdict.get('verdict')}: {fb[0]}"[:140]
+            return f"{case.get('verdict')}: {case.get('reason') or 'unknown'}"
+    hints = verdict.get("hints") or [{}]
+    return f"{verdict.get('verdict')}: {hints[0].get('reason') or 'unknown'}"
 
 
 def summary(records: list[dict], top: int = 5) -> str:

@@ -14,6 +14,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import UsageError
+from .reasons import Found, Reason, found
+from .text import LINE_LIMIT, safe
+
+PATH_LIMIT = 1000
 
 SOLUTION_SUFFIXES = (".py", ".ipynb")
 IGNORED_NAMES = {"__init__.py", "setup.py", "conftest.py"}
@@ -32,10 +36,18 @@ class Source:
     sha256: str | None             # of the bytes handed in (None when nothing could be read)
     code: bytes | None             # Python source to run; None when `problem` says why not
     problem: str | None = None     # the CE message
-    notes: tuple[str, ...] = field(default_factory=tuple)
+    notes: tuple[Found, ...] = field(default_factory=tuple)
 
 
 def resolve(path: str | Path, code_bytes: int) -> Source:
+    source = _resolve(path, code_bytes)
+    # File names enter the grader here (a name may hold any bytes): the path shown and the CE
+    # message are made safe once, like every other text a submission controls (grader/text.py).
+    return Source(safe(source.path, PATH_LIMIT), source.sha256, source.code,
+                  None if source.problem is None else safe(source.problem, LINE_LIMIT), source.notes)
+
+
+def _resolve(path: str | Path, code_bytes: int) -> Source:
     shown = str(path)
     p = Path(path)
     try:
@@ -159,7 +171,7 @@ def _read_bounded(path: Path, limit: int) -> bytes | None:
         os.close(fd)
 
 
-def notebook_code(raw: bytes) -> tuple[bytes, list[str], str | None]:
+def notebook_code(raw: bytes) -> tuple[bytes, list[Found], str | None]:
     """The code cells of a notebook in order; IPython magics and shell lines are dropped (with a note)."""
     try:
         nb = json.loads(raw.decode("utf-8"))
@@ -175,10 +187,12 @@ def notebook_code(raw: bytes) -> tuple[bytes, list[str], str | None]:
         if not isinstance(cell, dict) or cell.get("cell_type") != "code":
             continue
         src = cell.get("source", "")
-        lines = "".join(map(str, src)).splitlines() if isinstance(src, list) else str(src).splitlines()
+        text = "".join(map(str, src)) if isinstance(src, list) else str(src)
+        # A cell may hold lone surrogates ("\ud800" in the JSON): not encodable, so replaced.
+        lines = text.encode("utf-8", "replace").decode("utf-8").splitlines()
         first = lines[0].strip() if lines else ""
         if first.startswith("%%") and first[2:].split(" ")[0] in FOREIGN_CELL_MAGICS:
-            foreign.append(f"{i + 1} ({first.split(' ')[0]})")
+            foreign.append(f"{i + 1} ({safe(first.split(' ')[0], 40)})")
             continue
         kept = []
         for line in lines:
@@ -189,8 +203,7 @@ def notebook_code(raw: bytes) -> tuple[bytes, list[str], str | None]:
             else:
                 kept.append(line)
         out.append(f"# --- notebook cell {i + 1} ---\n" + "\n".join(kept) + "\n")
-    notes = [f"{dropped} IPython magic or shell line(s) (starting with % or !) were dropped from the "
-             "notebook: they do not run in the grader"] if dropped else []
+    notes = [found(Reason.NOTEBOOK_LINES_DROPPED, count=dropped)] if dropped else []
     if foreign:
-        notes.append(f"notebook cell(s) {', '.join(foreign)} are not Python and were skipped")
+        notes.append(found(Reason.NOTEBOOK_CELLS_SKIPPED, cells=safe(", ".join(foreign), LINE_LIMIT)))
     return "\n".join(out).encode("utf-8"), notes, None

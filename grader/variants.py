@@ -48,6 +48,15 @@ VARIANTS: tuple[tuple[str, str], ...] = (
     ("lecun_uniform", "your result equals W drawn from lecun_uniform: initialise W with "
      "nn.initializers.lecun_normal()"),
 )
+# The mistake's short name in a case message ("...; it equals T-1 steps of the recurrence"): its
+# own value per id, so no sentence is ever parsed to find it.
+LABELS: dict[str, str] = {
+    "t_minus_1": "T-1 steps of the recurrence", "t_plus_1": "T+1 steps of the recurrence",
+    "no_initial_tanh": "the recurrence started from x @ W without tanh",
+    "transposed_w": "the recurrence with W transposed", "seed_ignored": "what jax.random.PRNGKey(0) gives",
+    "x_ignored": "the recurrence started from zeros", "relu": "the recurrence with ReLU instead of tanh",
+    "init_scale": "W drawn with He scaling (variance 2/hidden)", "lecun_uniform": "W drawn from lecun_uniform",
+}
 CHILD_TIMEOUT_S = 1800
 ENV_KEEP = ("PATH", "LANG", "LC_ALL", "HOME", "TMPDIR")
 
@@ -61,11 +70,6 @@ class Variants:
 
 def path_of(problem: Problem) -> Path:
     return problem.root / "tests" / "data" / "variants.yaml"
-
-
-def label(says: str) -> str:
-    """The mistake's short name for a case message: 'T-1 steps of the recurrence'."""
-    return says.split(":")[0].removeprefix("your result equals ").strip()
 
 
 def load_variants(problem: Problem, path: Path | None = None) -> Variants:

@@ -2,8 +2,6 @@
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -12,6 +10,10 @@ import jsonschema
 
 from . import JudgeError
 from .problem import Problem, load_schema
+from .reasons import Found, Reason
+from .text import clip
+
+MAX_HINT = 600   # characters of one hint in the verdict
 
 VerdictCode = Literal["AC", "WA", "RTE", "TLE", "MLE", "OLE", "CE", "JE"]
 SCHEMA_VERSION = 1
@@ -34,6 +36,7 @@ class CaseVerdict:
     max_rel_err: float | None
     time_s: float | None
     message: str
+    reason: Reason
 
 
 @dataclass(frozen=True)
@@ -56,10 +59,15 @@ class Verdict:
     max_score: float
     cases: tuple[CaseVerdict, ...]
     checks: tuple[CheckVerdict, ...]
-    feedback: tuple[str, ...]
+    hints: tuple[Found, ...]
     environment: dict
     timing: dict
     internal: dict = field(default_factory=dict)
+
+    @property
+    def feedback(self) -> tuple[str, ...]:
+        """The hints' sentences, in order: what every report and adapter shows."""
+        return tuple(clip(h.text, MAX_HINT) for h in self.hints)
 
 
 def case_points(problem: Problem, sets: tuple[str, ...]) -> dict[str, float]:
@@ -94,7 +102,9 @@ def to_json(v: Verdict) -> dict:
                     for c in doc["cases"]]
     doc["checks"] = [{**c, "score": round(c["score"], 6), "max_score": round(c["max_score"], 6)}
                      for c in doc["checks"]]
+    doc["cases"] = [{**c, "reason": Reason(c["reason"]).value} for c in doc["cases"]]
     doc["feedback"] = list(v.feedback)
+    doc["hints"] = [{"reason": h.reason.value, "text": text} for h, text in zip(v.hints, v.feedback)]
     if not v.internal:
         del doc["internal"]
     return doc
@@ -114,16 +124,6 @@ def render(v: Verdict) -> str:
 
 
 def write_atomic(path: Path, text: str) -> None:
-    """Write via a temporary file in the same folder and rename, so a reader never sees half a file."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=".verdict-", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    """Write a verdict (or any output) as grader/output.py decides for the kind of path."""
+    from .output import write_output
+    write_output(path, text)

@@ -11,6 +11,7 @@ import pytest
 from conftest import run_cli
 from grader.adapters import JE_MARK, gradescope, prairielearn
 from grader.problem import load_schema
+from grader.reasons import Reason, found
 from grader.verdict import CaseVerdict, CheckVerdict, Verdict, case_points, check_points
 
 SECRET = "INTERNAL-DETAIL-7f3a"     # planted in `internal`: must never appear in a platform file
@@ -23,7 +24,8 @@ def make_verdict(problem, code="AC", case_codes=None, message="correct", feedbac
     for c in problem.cases:
         got = (case_codes or {}).get(c.id, code if code != "CE" else "CE")
         cases.append(CaseVerdict(c.id, c.set, c.seed, c.hidden, c.T, got, pts[c.id] if got == "AC" else 0.0,
-                                 pts[c.id], 0.0 if got == "AC" else None, None, 0.5, message))
+                                 pts[c.id], 0.0 if got == "AC" else None, None, 0.5, message,
+                                 Reason.CORRECT if got == "AC" else Reason.WRONG_VALUES))
     ok = code == "AC"
     checks = tuple(CheckVerdict(k.id, k.required, ok, p if ok else 0.0, p, "fine" if ok else "not run")
                    for k, p in zip(problem.checks, check_points(problem).values()))
@@ -31,7 +33,8 @@ def make_verdict(problem, code="AC", case_codes=None, message="correct", feedbac
                    submission={"path": "solution.py", "sha256": "a" * 64}, verdict=code,
                    score=sum(c.score for c in cases) + sum(k.score for k in checks),
                    max_score=sum(c.max_score for c in cases) + sum(k.max_score for k in checks),
-                   cases=tuple(cases), checks=checks, feedback=tuple(feedback),
+                   cases=tuple(cases), checks=checks,
+                   hints=tuple(found(Reason.NOT_RUN, detail=f) for f in feedback),
                    environment={"python": "3.11.2", "isolation": "bwrap"}, timing={"total_s": 12.5},
                    internal={"judge_error": SECRET, "exact_errors": {"h01": [SECRET]}, "output_head": SECRET})
 
@@ -123,7 +126,7 @@ def test_judge_error_is_marked_for_the_instructor_and_charges_nothing(problem):
 
 def test_prairielearn_stays_under_one_megabyte(problem):
     huge = "x" * 200_000
-    v = replace(make_verdict(problem, "WA", message=huge), feedback=(huge,) * 20)
+    v = replace(make_verdict(problem, "WA", message=huge), hints=(found(Reason.NOT_RUN, detail=huge),) * 20)
     pl_text = prairielearn.render(replace(v, verdict="WA"), replace(
         problem, visibility={**problem.visibility, "hidden": "visible"}))
     assert len(pl_text.encode()) < prairielearn.SIZE_LIMIT

@@ -186,3 +186,23 @@ def test_a_record_cut_short_is_dropped_on_resume_but_refused_by_merge(tmp_path):
 def test_operator_mistakes_exit_2_with_one_line(argv, says, tmp_path):
     code, _out, err = run_cli(argv)
     assert code == 2 and says in err and len(err.strip().splitlines()) == 1, err
+
+
+def test_batch_outputs_on_a_device_are_written_in_place_and_a_folder_is_refused(tmp_path, test_problem_path):
+    """--out and --csv on a character device of the test's own (never the real /dev/null): written
+    in place, never read back for resuming, never replaced; a folder is refused before grading."""
+    import os
+    import stat
+    node = tmp_path / "null"
+    try:
+        os.mknod(node, 0o666 | stat.S_IFCHR, os.makedev(1, 3))
+    except PermissionError:
+        pytest.skip("mknod needs root")
+    empty = tmp_path / "class"
+    empty.mkdir()
+    code, _out, err = run_cli(["--problem", str(test_problem_path), "batch", str(empty), "--out", str(node),
+                               "--csv", str(node)])
+    assert code == 0, err
+    assert stat.S_ISCHR(os.stat(node).st_mode) and os.stat(node).st_rdev == os.makedev(1, 3)
+    code, _out, err = run_cli(["--problem", str(test_problem_path), "batch", str(empty), "--out", str(tmp_path)])
+    assert code == 2 and "folder" in err and len(err.strip().splitlines()) == 1, err

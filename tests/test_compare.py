@@ -5,9 +5,10 @@ import numpy as np
 import pytest
 
 from grader.cases import GoldenCase
-from grader.compare import band, band_text, judge, within_tolerance
+from grader.compare import ACCEPTED_FLOATS, band, band_text, judge, within_tolerance
 from grader.execute import Outcome
 from grader.problem import CaseSpec
+from grader.reasons import Reason
 
 RTOL, ATOL = 1e-4, 1e-5
 EXPECTED = np.array([0.5, -0.25, 1e-3, 0.0], dtype=np.float32)
@@ -81,3 +82,64 @@ def test_public_wrong_values_show_entries_hidden_only_bands():
 def test_bands_are_decades():
     assert band(0.0123) == pytest.approx(0.01) and band(0.0) == 0.0 and band(None) is None
     assert band_text(0.0123) == "≈1e-2" and band_text(None) == "undefined"
+
+
+# -- accepted dtypes: one source of truth (compare.ACCEPTED_FLOATS), each tested ------------------
+EXACT = np.array([0.5, -0.25, 0.125, 0.0], dtype=np.float32)      # representable in every float
+ROUGH = np.array([0.7021739, -0.5434749, 0.24749792, -0.6809031], dtype=np.float32)
+
+
+def _case_with(expected, set_="public"):
+    return GoldenCase(CaseSpec("c1", set_, 3, 4, 2, 9), np.zeros(4, np.float32), expected)
+
+
+def _as(name: str, values: np.ndarray, raw_bf16: bool = False) -> Outcome:
+    """What the runner sends for a result of dtype `name`: ml_dtypes floats converted to float32
+    with `orig_dtype` (or, `raw_bf16`, the bfloat16 bits themselves)."""
+    if name == "bfloat16":
+        bits = (values.astype("<f4").view("<u4") + 0x8000) >> 16          # round to nearest
+        if raw_bf16:
+            data = bits.astype("<u2").tobytes()
+            return Outcome("result", header={"kind": "array", "shape": [4], "dtype": "bfloat16"}, data=data)
+        return _result((bits << 16).astype("<u4").view("<f4"), orig_dtype="bfloat16")
+    return _result(values.astype(name))
+
+
+@pytest.mark.parametrize("name", sorted(ACCEPTED_FLOATS))
+def test_every_accepted_float_is_ac_when_its_values_are_right(name):
+    j = judge(_case_with(EXACT), _as(name, EXACT), RTOL, ATOL, hidden=False)
+    assert (j.verdict, j.reason) == ("AC", Reason.CORRECT), j.message
+    assert ("returned as " + name in j.message) == (name != "float32")
+
+
+def test_raw_bfloat16_bits_are_decoded_too():
+    j = judge(_case_with(EXACT), _as("bfloat16", EXACT, raw_bf16=True), RTOL, ATOL, hidden=False)
+    assert (j.verdict, j.reason) == ("AC", Reason.CORRECT)
+
+
+@pytest.mark.parametrize("name", ["bfloat16", "float16"])
+@pytest.mark.parametrize("hidden", [False, True])
+def test_low_precision_rounding_is_precision_too_low_not_a_wrong_type(name, hidden):
+    j = judge(_case_with(ROUGH, "hidden" if hidden else "public"), _as(name, ROUGH), RTOL, ATOL, hidden=hidden)
+    assert (j.verdict, j.reason) == ("WA", Reason.PRECISION_TOO_LOW), j.message
+    assert j.message.startswith(f"precision too low: returned as {name}") and "dtype" not in j.message
+
+
+def test_far_off_low_precision_values_are_wrong_values_naming_the_dtype():
+    j = judge(_case_with(ROUGH), _as("bfloat16", -ROUGH), RTOL, ATOL, hidden=False)
+    assert (j.verdict, j.reason) == ("WA", Reason.WRONG_VALUES) and j.message.endswith("(returned as bfloat16)")
+
+
+@pytest.mark.parametrize("head", [{"dtype": "<f4", "orig_dtype": "float8_e4m3fn"}, {"dtype": "<i4"},
+                                  {"dtype": "|V2"}, {"dtype": "E" * 100}])
+def test_other_dtypes_are_a_wrong_dtype_listing_the_accepted_ones(head):
+    out = Outcome("result", header={"kind": "array", "shape": [4], **head}, data=b"\0" * 16)
+    j = judge(_case_with(EXACT), out, RTOL, ATOL, hidden=False)
+    assert (j.verdict, j.reason) == ("WA", Reason.WRONG_DTYPE)
+    assert all(n in j.message for n in ACCEPTED_FLOATS)
+
+
+def test_a_total_time_out_says_so_from_its_flag_not_its_wording():
+    assert judge(_case(), Outcome("timeout", detail="the total time limit ran out", budget=True),
+                 RTOL, ATOL, False).reason is Reason.TOTAL_TIME_LIMIT
+    assert judge(_case(), Outcome("timeout", detail="total"), RTOL, ATOL, False).reason is Reason.TIME_LIMIT

@@ -17,7 +17,8 @@ from grader.grade import grade
 from grader.problem import load_problem
 from grader.report import render_text
 from grader.child.common import PINNED
-from grader.variants import Variants
+from grader.reasons import Reason, found
+from grader.variants import LABELS, Variants
 from grader.verdict import render
 
 from conftest import ROOT, SUBMISSIONS
@@ -130,7 +131,7 @@ def test_hidden_expected_values_never_leak(test_problem):
 ])
 def test_error_hints(etype, message, fragment):
     hints = hints_for_error({"etype": etype, "message": message})
-    assert len(hints) == 1 and fragment in hints[0]
+    assert len(hints) == 1 and fragment in hints[0].text and hints[0].reason.value.startswith("pitfall_")
     assert hints_for_error({"etype": "ValueError", "message": "something else"}) == []
 
 
@@ -138,7 +139,8 @@ def test_settings_hint_names_only_settings_that_change_w():
     assert hints_for_settings(dict(PINNED)) == [] and hints_for_settings(None) == []
     assert hints_for_settings({**PINNED, "jax_default_matmul_precision": "highest"}) == []
     (hint,) = hints_for_settings({**PINNED, "jax_enable_x64": True, "jax_random_seed_offset": 3})
-    assert "jax_enable_x64=True" in hint and "jax_random_seed_offset=3" in hint and "threefry" not in hint
+    assert hint.reason is Reason.PITFALL_JAX_SETTINGS
+    assert "jax_enable_x64=True" in hint.text and "jax_random_seed_offset=3" in hint.text and "threefry" not in hint.text
 
 
 def test_clip_and_excerpt_mark_what_they_cut():
@@ -159,44 +161,66 @@ def _case(cid: str, hidden: int = 3, case_set: str = "public"):
                       np.full(hidden, 0.5, np.float32))
 
 
-def test_diagnosis_says_each_mistake_once_and_resolves_ties():
-    zeros, half, quarter = (np.full(3, v, np.float32) for v in (0.0, 0.5, 0.25))
+def _wa(got):
+    return Judged("WA", found(Reason.NOT_RUN, detail="wrong"), got=got)
+
+
+def _ac(got):
+    return Judged("AC", found(Reason.CORRECT, as_dtype=""), got=got)
+
+
+def _diagnose(variants, results, sets=None):
+    d = Diagnosis(variants, 1e-4, 1e-5)
+    for cid, j in results.items():
+        d.note(_case(cid, case_set=(sets or {}).get(cid, "public")), j)
+    return d
+
+
+def test_diagnosis_names_a_mistake_only_where_the_telling_cases_agree():
+    zeros, half, quarter, tenth = (np.full(3, v, np.float32) for v in (0.0, 0.5, 0.25, 0.1))
     variants = Variants(
         says={"t_minus_1": "your result equals T-1 steps: fix A", "x_ignored": "your result equals zeros: fix B",
               "relu": "your result equals ReLU: fix C"},
-        outputs={"a": {"t_minus_1": quarter, "x_ignored": zeros, "relu": zeros},
-                 "b": {"t_minus_1": quarter, "x_ignored": zeros, "relu": np.full(3, 0.1, np.float32)},
+        outputs={"a": {"t_minus_1": quarter, "x_ignored": zeros, "relu": zeros},     # relu = x_ignored
+                 "b": {"t_minus_1": quarter, "x_ignored": zeros, "relu": tenth},
                  "c": {"t_minus_1": quarter, "x_ignored": zeros, "relu": zeros},
-                 "d": {"t_minus_1": quarter, "x_ignored": zeros, "relu": np.full(3, 0.2, np.float32)}},
+                 "e": {"t_minus_1": half, "x_ignored": zeros, "relu": tenth}},      # t_minus_1 = answer
         fingerprint={})
-    d = Diagnosis(variants, 1e-4, 1e-5)
-    got = {"a": quarter, "b": np.full(3, 0.1, np.float32), "c": quarter, "d": np.full(3, 0.9, np.float32)}
-    notes = {cid: d.note(_case(cid), Judged("WA", "wrong", got=g)).message for cid, g in got.items()}
-    assert notes["a"].endswith("it equals T-1 steps (see the hints)") and notes["d"] == "wrong"
-    assert d.hints() == ["In cases a, c (2 of 4 wrong), your result equals T-1 steps: fix A.",
-                         "In case b, your result equals ReLU: fix C."]
-    # zeros match both x_ignored and relu on a and c; relu explains more cases (b too), so relu it is
-    d2 = Diagnosis(variants, 1e-4, 1e-5)
-    for cid, g in {"a": zeros, "b": np.full(3, 0.1, np.float32), "c": zeros}.items():
-        d2.note(_case(cid), Judged("WA", "wrong", got=g))
-    assert d2.hints() == ["In cases a, b, c (3 of 3 wrong), your result equals ReLU: fix C."]
+    # one mistake everywhere: named, each case message says it, the hint lists the cases
+    d = _diagnose(variants, {c: _wa(quarter) for c in "abc"})
+    assert d.named() == ["t_minus_1"] and d.equals() == dict.fromkeys("abc", LABELS["t_minus_1"])
+    assert [h.text for h in d.hints()] == ["In cases a, b, c (3 of 3 wrong), your result equals T-1 steps: fix A."]
+    assert d.hints()[0].reason is Reason.VARIANT_T_MINUS_1
+    # a case where the mistake equals the answer and the case passed does not contradict it
+    assert _diagnose(variants, {"a": _wa(quarter), "e": _ac(half)}).named() == ["t_minus_1"]
+    # zeros on a and c match relu and x_ignored alike (degenerate); b decides: relu
+    d = _diagnose(variants, {"a": _wa(zeros), "b": _wa(tenth), "c": _wa(zeros)})
+    assert d.named() == ["relu"] and [h.reason for h in d.hints()] == [Reason.VARIANT_RELU]
+    # only degenerate cases: no guess, "no known mistake matches"
+    d = _diagnose(variants, {"a": _wa(zeros), "c": _wa(zeros)})
+    assert d.named() == [] and d.equals() == {} and [h.reason for h in d.hints()] == [Reason.VARIANT_NONE]
+    # a passed case that tells T-1 from the answer contradicts T-1
+    assert _diagnose(variants, {"a": _ac(half), "b": _wa(quarter)}).named() == []
+    # a result that equals one variant on one case and another elsewhere: none
+    assert _diagnose(variants, {"b": _wa(tenth), "c": _wa(quarter)}).named() == []
     # hidden cases are counted, never named
-    d3 = Diagnosis(variants, 1e-4, 1e-5)
-    for cid, case_set in (("a", "public"), ("b", "hidden"), ("c", "hidden")):
-        d3.note(_case(cid, case_set=case_set), Judged("WA", "wrong", got=zeros))
-    assert d3.hints() == ["In case a and 2 hidden cases (3 of 3 wrong), your result equals zeros: fix B."]
-    d4 = Diagnosis(variants, 1e-4, 1e-5)
-    d4.note(_case("b", case_set="hidden"), Judged("WA", "wrong", got=np.full(3, 0.1, np.float32)))
-    assert d4.hints() == ["In 1 hidden case, your result equals ReLU: fix C."]
+    d = _diagnose(variants, {c: _wa(quarter) for c in "abc"}, {"b": "hidden", "c": "hidden"})
+    assert [h.text for h in d.hints()] == ["In case a and 2 hidden cases (3 of 3 wrong), your result equals "
+                                           "T-1 steps: fix A."]
     assert Diagnosis(None, 1e-4, 1e-5).hints() == []
+    assert _diagnose(variants, {"a": _ac(half)}).hints() == []      # nothing wrong: nothing to say
+
+
+def test_diagnosis_reads_the_variants_only_at_the_first_wrong_result():
+    quarter = np.full(3, 0.25, np.float32)
+    variants = Variants(says={"t_minus_1": "T-1: fix A"}, outputs={"a": {"t_minus_1": quarter}}, fingerprint={})
     calls = []
     lazy = Diagnosis(lambda: calls.append(1) or (variants, "used"), 1e-4, 1e-5)
-    lazy.note(_case("a"), Judged("AC", "correct", got=half))
+    lazy.note(_case("a"), _ac(np.full(3, 0.5, np.float32)))
     assert (lazy.state, calls) == ("not needed", [])     # an accepted run never reads the file
-    lazy.note(_case("a"), Judged("WA", "wrong", got=quarter))
-    lazy.note(_case("c"), Judged("WA", "wrong", got=quarter))
+    lazy.note(_case("a"), _wa(quarter))
     assert (lazy.state, calls) == ("used", [1]) and len(lazy.hints()) == 1
-    assert d.note(_case("a"), Judged("AC", "correct", got=half)).message == "correct"
+
 
 
 def test_visibility_is_validated_and_defaulted(tmp_path):
@@ -213,3 +237,24 @@ def test_visibility_is_validated_and_defaulted(tmp_path):
     (tmp_path / "problem.yaml").write_text(yaml.safe_dump(raw))
     assert load_problem(tmp_path / "problem.yaml").visibility == {
         "public": "visible", "hidden": "after_published", "checks": "visible"}
+
+
+@pytest.mark.slow
+def test_copying_the_public_answers_earns_nothing(test_problem):
+    """Public answers from the handout, everything else wrong, the structure the checks want: the
+    checks pass but earn nothing without a passing non-edge hidden case (it was 20/100)."""
+    v = graded(test_problem, "wrong_answer/hostile_copies_public_answers.py")
+    assert v.verdict == "WA" and v.score == 0
+    assert all(c.verdict == "AC" for c in v.cases if c.set == "public")
+    assert all(k.passed and k.score == 0 and "non-edge hidden case" in k.message for k in v.checks)
+
+
+@pytest.mark.slow
+def test_an_unknown_mistake_is_not_given_a_known_name(test_problem):
+    """Halving the carry decays to the zeros that x_ignored and ReLU give on some cases; those cases
+    must not decide, so the diagnosis names nothing and says no known mistake matches."""
+    v = graded(test_problem, "wrong_answer/basic_unknown_mistake.py")
+    reasons = [h.reason for h in v.hints]
+    assert v.verdict == "WA" and Reason.VARIANT_NONE in reasons, reasons
+    assert not any(r.value.startswith("variant_") and r is not Reason.VARIANT_NONE for r in reasons)
+    assert not any("it equals" in c.message for c in v.cases)

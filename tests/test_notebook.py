@@ -32,7 +32,7 @@ def test_code_cells_in_order_with_magics_dropped_and_noted():
     assert text.index("a = 1") < text.index("b = a + 1")
     assert "    pass  # (dropped an IPython magic or shell line)" in text     # the loop keeps a body
     compile(text, "notebook", "exec")
-    assert len(notes) == 1 and notes[0].startswith("3 IPython magic or shell line(s)")
+    assert len(notes) == 1 and notes[0].text.startswith("3 IPython magic or shell line(s)")
 
 
 def test_cell_magics_whose_body_is_not_python_are_skipped():
@@ -41,7 +41,7 @@ def test_cell_magics_whose_body_is_not_python_are_skipped():
     out, notes, problem = notebook_code(raw)
     assert problem is None and "wc -l" not in out.decode() and "c = 3" in out.decode()
     compile(out.decode(), "notebook", "exec")
-    assert any("1 (%%bash), 2 (%%writefile)" in n for n in notes)
+    assert any("1 (%%bash), 2 (%%writefile)" in n.text for n in notes)
 
 
 @pytest.mark.parametrize("raw, says", [

@@ -62,7 +62,7 @@ def test_notebook_code_cells_in_order_with_magics_dropped(tmp_path):
     src = resolve(tmp_path / "s.ipynb", 1 << 20)
     ns: dict = {}
     exec(src.code, ns)  # the extracted code is valid Python (indented magic became `pass`)
-    assert ns["b"] == 2 and src.notes and "dropped" in src.notes[0]
+    assert ns["b"] == 2 and src.notes and "dropped" in src.notes[0].text
 
 
 # -- folders: PrairieLearn keeps the configured name's folders (src/solution.py under /grade/student/src/)

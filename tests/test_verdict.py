@@ -10,11 +10,12 @@ import pytest
 from conftest import ROOT
 from grader.grade import grade
 from grader.problem import load_schema
+from grader.reasons import Reason
 from grader.verdict import CaseVerdict, CheckVerdict, case_points, check_points, render, top_level
 
 
 def _case(cid, verdict, set_="hidden"):
-    return CaseVerdict(cid, set_, 1, 4, 2, verdict, 0.0, 1.0, None, None, None, "")
+    return CaseVerdict(cid, set_, 1, 4, 2, verdict, 0.0, 1.0, None, None, None, "", Reason.NOT_RUN)
 
 
 def _check(passed, required=True):

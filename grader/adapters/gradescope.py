@@ -27,7 +27,7 @@ def results(v: Verdict, problem: Problem) -> dict:
         tests.append({"name": case_title(c), "score": points(c.score),
                       "max_score": points(c.max_score), "status": "passed" if c.verdict == "AC" else "failed",
                       "output": clip(case_text(c), ROW_LIMIT), "visibility": vis[c.set],
-                      "tags": [c.set, c.verdict]})
+                      "tags": [c.set, c.verdict, c.reason.value]})
     for k in v.checks:
         tests.append({"name": check_title(k), "score": points(k.score),
                       "max_score": points(k.max_score), "status": "passed" if k.passed else "failed",

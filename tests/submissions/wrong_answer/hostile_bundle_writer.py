@@ -9,7 +9,7 @@ import sys
 import numpy as np
 
 TARGETS = ["problem.yaml", "tests/data/hidden.yaml", "tests/data/public.yaml", "grader/compare.py",
-           "grader/runner.py", ".venv/lib/python3.11/site-packages/numpy/__init__.py", ".hostile-was-here"]
+           "grader/child/runner.py", ".venv/lib/python3.11/site-packages/numpy/__init__.py", ".hostile-was-here"]
 
 
 def _roots():

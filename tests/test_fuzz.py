@@ -1,0 +1,193 @@
+"""Fuzz what a submission controls, in-process: random frames on the result channel (return
+headers with any dtype, shape, nested value and string, payloads of any bytes, exceptions with huge
+type names and any code points, forged check frames), random printed bytes, random limits hit.
+Each drawn run goes frames -> execute._Frames/_on_frame -> Outcome -> compare -> grade -> the
+native JSON (schema-validated), both adapters and the text report. Every run must end in a valid
+verdict, never JE, with every message within its bound.
+
+Derandomized, no example database: the same examples on every machine. `make test` runs
+FUZZ_EXAMPLES (default 20, about 5 s); `make fuzz` runs many more. A few end-to-end sandboxed
+runs of the hostile examples close the file.
+"""
+from __future__ import annotations
+
+import json
+import os
+import struct
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from conftest import SUBMISSIONS, run_cli
+from grader import grade as grade_module
+from grader.adapters import gradescope, prairielearn
+from grader.cases import load_golden
+from grader.execute import Execution, Outcome, _Frames, _on_frame
+from grader.report import render_text
+from grader.text import OUTPUT_LIMIT, safe
+from grader.variants import for_grading
+from grader.verdict import MAX_HINT, render
+
+EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "20"))
+# Any code point, lone surrogates and control characters included.
+ANY_CHAR = st.characters(exclude_categories=())
+TEXT = st.one_of(st.text(ANY_CHAR, max_size=40),
+                 st.builds(lambda c, n: c * n, ANY_CHAR, st.integers(0, 70_000)))   # huge names
+DTYPES = st.one_of(st.sampled_from(["<f4", "<f2", "<f8", "bfloat16", "float32", "<i4", "object", "|V2",
+                                    "<c8", ">f4"]), TEXT)
+ORIG = st.one_of(st.none(), st.sampled_from(["bfloat16", "float16", "float8_e4m3fn", "int4"]), TEXT)
+JSONISH = st.recursive(st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False),
+                                 TEXT), lambda inner: st.one_of(st.lists(inner, max_size=4),
+                                                                st.dictionaries(TEXT, inner, max_size=4)),
+                       max_leaves=8)
+
+
+@st.composite
+def result_frame(draw, cid: str, hidden: int, expected: np.ndarray):
+    shape = draw(st.one_of(st.just([hidden]), st.lists(st.integers(0, 70), max_size=3)))
+    dtype = draw(DTYPES)
+    # Values from a drawn seed (cheap in entropy): the answer, the answer nudged, or noise; sometimes
+    # with NaN/inf/huge entries planted.
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    values = expected.astype(np.float64) + draw(st.sampled_from([0.0, 1e-6, 1e-3, 1.0])) * rng.standard_normal(hidden)
+    if draw(st.booleans()):
+        values = rng.standard_normal(hidden) * draw(st.sampled_from([1e-6, 1.0, 1e30]))
+    if draw(st.booleans()):
+        values[rng.integers(0, hidden)] = draw(st.sampled_from([np.nan, np.inf, -np.inf, 1e300]))
+    payload = draw(st.sampled_from([rng.bytes(int(rng.integers(0, 64))), values.astype("<f4").tobytes(),
+                                    values.astype("<f8").tobytes(), values.astype("<f2").tobytes(),
+                                    (values.astype("<f4").view("<u4") >> 16).astype("<u2").tobytes(), b""]))
+    head = {"type": "result", "id": cid, "kind": draw(st.sampled_from(["array", "none", "unconvertible"])),
+            "pytype": draw(TEXT), "shape": shape, "dtype": dtype, "nbytes": len(payload),
+            "settings": draw(st.dictionaries(TEXT, st.one_of(st.none(), st.booleans(), st.integers(),
+                                                             TEXT), max_size=3))}
+    if draw(st.booleans()):
+        head["orig_dtype"] = draw(ORIG) or "bfloat16"
+    if head["kind"] == "unconvertible":
+        head["error"] = draw(TEXT)
+    return head, payload
+
+
+@st.composite
+def error_frame(draw, cid: str):
+    return {"type": "error", "id": cid, "etype": draw(st.one_of(st.sampled_from(
+        ["NotImplementedError", "UnexpectedTracerError", "TypeError", "MemoryError"]), TEXT)),
+        "message": draw(TEXT), "frames": draw(st.lists(TEXT, max_size=5)),
+        "memory": draw(st.booleans())}, b""
+
+
+@st.composite
+def case_channel(draw, cid: str, hidden: int, expected: np.ndarray):
+    """What the channel carries for one case: a frame (well-formed or not) or a limit the grader saw."""
+    choice = draw(st.sampled_from(["result", "result", "result", "error", "garbage", "extra_key", "limit"]))
+    if choice == "limit":
+        return Outcome(draw(st.sampled_from(["timeout", "memory", "output", "crash", "scratch", "not_run"])),
+                       detail=draw(st.sampled_from(["", "killed by SIGKILL", "exited with status 1"])),
+                       budget=draw(st.booleans()))
+    if choice == "garbage":
+        return draw(st.binary(max_size=40))
+    head, payload = draw(result_frame(cid, hidden, expected) if choice != "error" else error_frame(cid))
+    if choice == "extra_key":
+        head[draw(TEXT)] = draw(JSONISH)
+    data = json.dumps(head).encode()
+    return struct.pack(">I", len(data)) + data + payload
+
+
+def outcome_of(channel, cid: str, problem) -> Outcome:
+    """Feed the bytes through the grader's own frame parser and frame handler, as _run_child does."""
+    if isinstance(channel, Outcome):
+        return channel
+    ex = Execution(isolation="process")
+    frames = _Frames(1 << 16)
+    frames.feed(channel)
+    try:
+        frame = frames.next()
+        if frame is None:
+            return Outcome("crash", detail="exited with status 0")
+        _on_frame(frame, "case", cid, 0.0, ex, problem.limits, 1e18, lambda o: None, 0.0)
+    except ValueError:
+        return Outcome("garbage", detail="")
+    return ex.cases.get(cid) or Outcome("garbage")
+
+
+def check_channel(draw_passed, message, raised) -> Outcome:
+    head = {"type": "check", "passed": draw_passed, "message": message, **({"etype": "E"} if raised else {})}
+    return Outcome("result", header=head)
+
+
+@pytest.fixture(scope="module")
+def source_file(tmp_path_factory):
+    path = tmp_path_factory.mktemp("fuzz") / "solution.py"
+    path.write_text("def lax_scan_in_module(seed, x, hidden, T):\n    return x\n")
+    return path
+
+
+@pytest.fixture(scope="module")
+def loaded(test_problem):
+    goldens = {s: load_golden(test_problem, s) for s in ("public", "hidden")}
+    return {**goldens, "variants": for_grading(test_problem, goldens["public"].fingerprint)}
+
+
+@pytest.fixture(scope="module")
+def expected(loaded):
+    return {g.spec.id: g.expected for s in ("public", "hidden") for g in loaded[s].cases}
+
+
+def assert_sound(v, problem):
+    assert v.verdict != "JE", v.internal.get("judge_error")
+    text = render(v)                                   # validates the schema, bounds included
+    doc = json.loads(text)
+    assert all(len(c["message"]) <= 1000 for c in doc["cases"])
+    assert all(len(f) <= MAX_HINT for f in doc["feedback"]) and len(doc["hints"]) == len(doc["feedback"])
+    for out in (gradescope.render(v, problem), prairielearn.render(v, problem),
+                render_text(v, show_output=True)):
+        out.encode("utf-8")                            # strict: no surrogate survives anywhere
+
+
+@settings(max_examples=EXAMPLES, derandomize=True, database=None, deadline=None,
+          suppress_health_check=list(HealthCheck))
+@given(data=st.data())
+def test_any_channel_ends_in_a_sound_verdict(data, test_problem, source_file, expected, loaded):
+    problem = test_problem
+    with np.errstate(all="ignore"):
+        cases = {c.id: outcome_of(data.draw(case_channel(c.id, c.hidden, expected[c.id]), label=c.id), c.id, problem)
+                 for c in problem.cases}
+    checks = {c.id: check_channel(data.draw(st.booleans()), safe(data.draw(TEXT), 2000), data.draw(st.booleans()))
+              for c in problem.checks}
+    printed = data.draw(st.binary(max_size=OUTPUT_LIMIT + 100))
+    ex = Execution(isolation="process", cases=cases, checks=checks, settings=None,
+                   output_head=safe(printed.decode("utf-8", "replace"), OUTPUT_LIMIT, multiline=True),
+                   output_bytes=len(printed), children=1)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(grade_module, "run", lambda *a, **k: ex)
+        # The golden and variant files are read once (1.5 s a grading): they are not what is fuzzed.
+        mp.setattr(grade_module, "load_golden", lambda _p, s: loaded[s])
+        mp.setattr(grade_module, "for_grading", lambda _p, _fp: loaded["variants"])
+        v = grade_module.grade(problem, source_file, "all", "process")
+    assert_sound(v, problem)
+
+
+# -- end to end: real hostile examples through the CLI, sandboxed ---------------------------------
+@pytest.mark.slow
+@pytest.mark.parametrize("rel, verdict, reason, fmt", [
+    ("run_time_error/hostile_huge_exception_type.py", "RTE", "exception", "gradescope"),
+    ("wrong_answer/hostile_huge_result_type.py", "WA", "not_an_array", "prairielearn"),
+    ("run_time_error/hostile_surrogate_message.py", "RTE", "exception", "native"),
+])
+def test_hostile_examples_end_to_end(rel, verdict, reason, fmt, tmp_path, test_problem_path):
+    """One sandboxed run each, through the CLI, in one of the three formats (each format of each
+    example would triple the cost for little): a bounded file, exit 0, an encodable report."""
+    target = tmp_path / f"{fmt}.json"
+    code, out, _ = run_cli(["--problem", str(test_problem_path), "grade", str(SUBMISSIONS / rel),
+                            "--cases", "public", "--format", fmt, "--json", str(target)])
+    doc = json.loads(target.read_text(encoding="utf-8"))
+    assert code == 0 and len(target.read_bytes()) < 60_000, len(target.read_bytes())
+    out.encode("utf-8")
+    assert f"verdict: {verdict}" in out
+    if fmt == "native":
+        assert doc["verdict"] == verdict and {c["reason"] for c in doc["cases"]} == {reason}
+        assert all(len(c["message"]) <= 1000 for c in doc["cases"])
+    else:
+        assert "R" * 200 not in target.read_text() and "E" * 200 not in target.read_text()
