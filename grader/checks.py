@@ -114,12 +114,17 @@ def _params(ex: Execution, golden: list[GoldenCase]) -> Finding:
             continue
         if not isinstance(params, dict):
             return Finding(False, f"case {g.spec.id}: the function never initialised the Module (no variables seen)")
-        got = ", ".join(f"{k} {tuple(v[0]) if isinstance(v, list) and v else v}"
-                        f" {v[1] if isinstance(v, list) and len(v) > 1 else ''}".rstrip()
-                        for k, v in sorted(params.items())[:8]) or "no variables"
+        got = ", ".join(_leaf(k, v) for k, v in sorted(params.items())[:8]) or "no variables"
         return Finding(False, f"init (hidden={H}) gives {got}; expected exactly params/W ({H}, {H}) float32 "
                        "(one self.param named \"W\", created in __call__ outside the scan body)")
     return Finding(True, "init gives exactly params/W of shape (hidden, hidden) float32 in every case")
+
+
+def _leaf(path: str, leaf) -> str:
+    """'params/W (6, 6) float32' from the runner's [shape, dtype] (whatever it really sent)."""
+    if isinstance(leaf, list) and len(leaf) == 2 and isinstance(leaf[0], list):
+        return f"{path} {tuple(leaf[0])} {leaf[1]}"
+    return f"{path} {leaf}"
 
 
 def _scan(problem: Problem, ex: Execution, golden: list[GoldenCase], fmt: dict) -> Finding:

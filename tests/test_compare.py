@@ -139,7 +139,10 @@ def test_other_dtypes_are_a_wrong_dtype_listing_the_accepted_ones(head):
     assert all(n in j.message for n in ACCEPTED_FLOATS)
 
 
-def test_a_total_time_out_says_so_from_its_flag_not_its_wording():
-    assert judge(_case(), Outcome("timeout", detail="the total time limit ran out", budget=True),
-                 RTOL, ATOL, False).reason is Reason.TOTAL_TIME_LIMIT
+def test_a_total_time_out_says_so_from_its_code_not_its_wording():
+    assert judge(_case(), Outcome("timeout", why="total"), RTOL, ATOL, False).reason is Reason.TOTAL_TIME_LIMIT
     assert judge(_case(), Outcome("timeout", detail="total"), RTOL, ATOL, False).reason is Reason.TIME_LIMIT
+    dominated = judge(_case(), Outcome("timeout", detail="h03", why="dominated"), RTOL, ATOL, False)
+    assert dominated.reason is Reason.TIME_DOMINATED and "case h03" in dominated.message
+    assert judge(_case(), Outcome("crash", detail="exited with status 1", why="died_after"), RTOL, ATOL,
+                 False).reason is Reason.DIED_AFTER_ANSWERING

@@ -1,7 +1,7 @@
 """Fuzz what a submission controls, in-process: random frames on the result channel (return
 headers with any dtype, shape, nested value and string, payloads of any bytes, exceptions with huge
-type names and any code points, forged check frames), random printed bytes, random limits hit.
-Each drawn run goes frames -> execute._Frames/_on_frame -> Outcome -> compare -> grade -> the
+type names and any code points, forged structure reports), random printed bytes, random limits hit.
+Each drawn run goes frames -> channel.Frames/execute._answer -> Outcome -> compare + checks -> grade -> the
 native JSON (schema-validated), both adapters and the text report. Every run must end in a valid
 verdict, never JE, with every message within its bound.
 
@@ -24,7 +24,8 @@ from conftest import SUBMISSIONS, run_cli
 from grader import grade as grade_module
 from grader.adapters import gradescope, prairielearn
 from grader.cases import load_golden
-from grader.execute import Execution, Outcome, _Frames, _on_frame
+from grader.channel import Frames
+from grader.execute import Execution, Outcome, _answer
 from grader.report import render_text
 from grader.text import OUTPUT_LIMIT, safe
 from grader.variants import for_grading
@@ -84,37 +85,46 @@ def case_channel(draw, cid: str, hidden: int, expected: np.ndarray):
     choice = draw(st.sampled_from(["result", "result", "result", "error", "garbage", "extra_key", "limit"]))
     if choice == "limit":
         return Outcome(draw(st.sampled_from(["timeout", "memory", "output", "crash", "scratch", "not_run"])),
-                       detail=draw(st.sampled_from(["", "killed by SIGKILL", "exited with status 1"])),
-                       budget=draw(st.booleans()))
+                       detail=draw(st.sampled_from(["", "killed by SIGKILL", "exited with status 1", "h03", "3"])),
+                       why=draw(st.sampled_from(["", "total", "dominated", "crash_run", "died_after"])))
     if choice == "garbage":
         return draw(st.binary(max_size=40))
     head, payload = draw(result_frame(cid, hidden, expected) if choice != "error" else error_frame(cid))
     if choice == "extra_key":
         head[draw(TEXT)] = draw(JSONISH)
+    if draw(st.booleans()):                       # a forged report of what the runner observed
+        head["observed"] = draw(st.one_of(st.dictionaries(TEXT, JSONISH, max_size=4), st.fixed_dictionaries(
+            {"loop": st.sampled_from(["scan", "while", "flax_scan", "none"]), "length": JSONISH,
+             "carry": JSONISH, "in_module": JSONISH, "params": JSONISH})))
+    if draw(st.booleans()):
+        head["fallback"] = draw(st.one_of(st.sampled_from(["numpy", "concrete_values", "callback"]), TEXT))
+        head["data_nbytes"] = draw(st.integers(0, len(payload)))
     data = json.dumps(head).encode()
     return struct.pack(">I", len(data)) + data + payload
 
 
-def outcome_of(channel, cid: str, problem) -> Outcome:
-    """Feed the bytes through the grader's own frame parser and frame handler, as _run_child does."""
+def outcome_of(channel, cid: str, problem, structure) -> Outcome:
+    """Feed the bytes through the grader's own frame parser and answer handler, as _run_child does;
+    a result may then stand for the executor's (with a drawn structure report)."""
     if isinstance(channel, Outcome):
         return channel
-    ex = Execution(isolation="process")
-    frames = _Frames(1 << 16)
+    frames = Frames(1 << 16)
     frames.feed(channel)
     try:
         frame = frames.next()
         if frame is None:
             return Outcome("crash", detail="exited with status 0")
-        _on_frame(frame, "case", cid, 0.0, ex, problem.limits, 1e18, lambda o: None, 0.0)
     except ValueError:
         return Outcome("garbage", detail="")
-    return ex.cases.get(cid) or Outcome("garbage")
-
-
-def check_channel(draw_passed, message, raised) -> Outcome:
-    head = {"type": "check", "passed": draw_passed, "message": message, **({"etype": "E"} if raised else {})}
-    return Outcome("result", header=head)
+    head, payload = frame
+    if head["type"] not in ("result", "error") or head.get("id") != cid:
+        return Outcome("garbage", detail="an unexpected frame")
+    out = _answer(head, payload, 0.0)
+    if out.status == "result" and structure is not None:
+        out.structure, out.stage = structure, "executor"
+        if out.fallback:
+            out.module_run = Outcome("result", header=head, data=out.data, structure=structure, stage="executor")
+    return out
 
 
 @pytest.fixture(scope="module")
@@ -151,13 +161,17 @@ def assert_sound(v, problem):
 @given(data=st.data())
 def test_any_channel_ends_in_a_sound_verdict(data, test_problem, source_file, expected, loaded):
     problem = test_problem
+    structures = st.one_of(st.none(), st.dictionaries(TEXT, JSONISH, max_size=4), st.fixed_dictionaries(
+        {"ok": JSONISH, "reason": st.one_of(st.sampled_from(["ok", "no_loop", "wrong_step_count"]), TEXT),
+         "trips": JSONISH, "per_trip": JSONISH, "outside": JSONISH}))
     with np.errstate(all="ignore"):
-        cases = {c.id: outcome_of(data.draw(case_channel(c.id, c.hidden, expected[c.id]), label=c.id), c.id, problem)
+        cases = {c.id: outcome_of(data.draw(case_channel(c.id, c.hidden, expected[c.id]), label=c.id), c.id, problem,
+                                  data.draw(structures))
                  for c in problem.cases}
-    checks = {c.id: check_channel(data.draw(st.booleans()), safe(data.draw(TEXT), 2000), data.draw(st.booleans()))
-              for c in problem.checks}
+    module = data.draw(st.one_of(st.none(), st.dictionaries(TEXT, JSONISH, max_size=4),
+                                 st.fixed_dictionaries({"ok": JSONISH, "reason": TEXT, "field": JSONISH, "got": JSONISH})))
     printed = data.draw(st.binary(max_size=OUTPUT_LIMIT + 100))
-    ex = Execution(isolation="process", cases=cases, checks=checks, settings=None,
+    ex = Execution(isolation="process", cases=cases, module=module, settings=None,
                    output_head=safe(printed.decode("utf-8", "replace"), OUTPUT_LIMIT, multiline=True),
                    output_bytes=len(printed), children=1)
     with pytest.MonkeyPatch.context() as mp:

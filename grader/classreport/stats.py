@@ -172,7 +172,7 @@ def first_failure(s: Submission) -> str | None:
         return None
     for c in s.cases:
         if not c.passed:
-            msg = c.message.split(": ", 1)[-1] if c.message.startswith("case ") else c.message
+            msg = c.message
             return f"{c.verdict}: {msg}"[:160]
     return f"{s.verdict}: {s.feedback[0] if s.feedback else ''}"[:160]
 
