@@ -13,7 +13,7 @@ SUBMISSION ?= reference/solution.py
 JOBS ?= auto
 ARGS ?=
 
-.PHONY: venv dev grade check test regen warm validate bench handout gradescope prairielearn clean
+.PHONY: venv dev grade check test regen warm validate bench handout gradescope prairielearn platform-test clean
 
 venv: $(VENV)/.installed
 
@@ -53,6 +53,11 @@ bench: venv
 
 handout gradescope prairielearn: venv
 	$(PY) tools/build.py $@
+
+# Builds both platform packages and grades examples with them in real Docker (a private dockerd, a
+# debootstrapped base; root; docs/platforms.md). Not part of `make test`: .ci/run calls it after.
+platform-test: gradescope prairielearn
+	$(PY) tools/platform_test
 
 clean:
 	rm -rf dist .pytest_cache $(DEV)
