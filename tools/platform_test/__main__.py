@@ -86,6 +86,14 @@ def table(outcomes: list[Outcome]) -> str:
     return "\n".join(rows)
 
 
+def timed(stages: list[tuple[str, float]], label: str, step):
+    print(f"{label} ...", flush=True)
+    t = time.monotonic()
+    result = step()
+    stages.append((label, time.monotonic() - t))
+    return result
+
+
 def main(argv: list[str]) -> int:
     p = argparse.ArgumentParser(prog="tools/platform_test", description=__doc__.splitlines()[0])
     p.add_argument("--dist", type=Path, default=ROOT / "dist")
@@ -95,46 +103,45 @@ def main(argv: list[str]) -> int:
         return 2
     gs_zip, pl_dir = args.dist / "gradescope-autograder.zip", args.dist / "prairielearn"
     if not gs_zip.is_file() or not (pl_dir / "Dockerfile").is_file():
-        print(f"error: {args.dist} lacks the packages: run `make gradescope prairielearn` first", file=sys.stderr)
+        print(f"error: {args.dist} lacks the packages: run `make gradescope prairielearn` first",
+              file=sys.stderr)
         return 2
     pl_options = json.loads((pl_dir / "info.json").read_text())["externalGradingOptions"]
     stages: list[tuple[str, float]] = []
     servers = registry.LocalServers()
-    engine = None
+    engine, outcomes = None, []
     t_all = time.monotonic()
     try:
         eng.ensure_packages()
-        t = time.monotonic()
-        engine = eng.start(CACHE)
-        stages.append(("start dockerd", time.monotonic() - t))
-        cached = any(CACHE.glob("bookworm-minbase-*.tar"))
-        t = time.monotonic()
-        images.build_base(engine, CACHE, sys.executable, servers)
-        stages.append((f"base image ({'cached tarball' if cached else 'debootstrap'})", time.monotonic() - t))
-        for label, build in (("gradescope image", lambda: images.build_gradescope(engine, gs_zip, CACHE / "gradescope-build.log")),
-                             ("prairielearn image", lambda: images.build_prairielearn(engine, pl_dir, CACHE / "prairielearn-build.log"))):
-            t = time.monotonic()
-            print(f"building the {label} ...", flush=True)
-            build()
-            stages.append((label, time.monotonic() - t))
+        engine = timed(stages, "start dockerd", lambda: eng.start(CACHE))
+        base = "cached tarball" if any(CACHE.glob("bookworm-minbase-*.tar")) else "debootstrap"
+        timed(stages, f"base image ({base})", lambda: images.build_base(engine, CACHE, sys.executable, servers))
+        timed(stages, "gradescope image",
+              lambda: images.build_gradescope(engine, gs_zip, CACHE / "gradescope-build.log"))
+        timed(stages, "prairielearn image",
+              lambda: images.build_prairielearn(engine, pl_dir, CACHE / "prairielearn-build.log"))
         problems = {"short": short_problem(engine.home / "short-problem")}
-        outcomes = []
+        t = time.monotonic()
         for n, spec in enumerate(specs()):
             outcomes.append(run(engine, spec, problems, pl_options, n))
             o = outcomes[-1]
             print(f"  {spec.platform:<12} {spec.name:<24} {o.verdict:<4} {o.wall_s:6.1f}s "
                   f"{'ok' if not o.problems else 'FAIL'}", flush=True)
-        with ThreadPoolExecutor(2) as pool:
-            pair = list(pool.map(lambda a: run(engine, a[1], problems, pl_options, 100 + a[0]), enumerate(beside())))
-        outcomes += pair
-        stages.append(("grading runs", sum(o.wall_s for o in outcomes[:-2]) + max(o.wall_s for o in pair)))
+        with ThreadPoolExecutor(2) as pool:      # two containers on one kernel at the same time
+            outcomes += pool.map(lambda a: run(engine, a[1], problems, pl_options, 100 + a[0]),
+                                 enumerate(beside()))
+        stages.append(("grading runs (with docker create/cp/rm)", time.monotonic() - t))
     except (eng.PlatformTestError, OSError, subprocess.TimeoutExpired) as e:
+        if outcomes:
+            print("\n" + table(outcomes) + "\n")
         print(f"platform-test: {e}", file=sys.stderr)
         return 3
     finally:
         servers.close()
         if engine is not None:
+            t = time.monotonic()
             eng.stop(engine)
+            stages.append(("stop dockerd, delete its folders", time.monotonic() - t))
     print("\n" + table(outcomes) + "\n")
     for label, secs in stages + [("total", time.monotonic() - t_all)]:
         print(f"{label:<34} {secs:7.1f} s")
