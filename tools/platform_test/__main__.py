@@ -144,7 +144,7 @@ def main(argv: list[str]) -> int:
             stages.append(("stop dockerd, delete its folders", time.monotonic() - t))
     print("\n" + table(outcomes) + "\n")
     for label, secs in stages + [("total", time.monotonic() - t_all)]:
-        print(f"{label:<34} {secs:7.1f} s")
+        print(f"{label:<42} {secs:7.1f} s")
     failed = [o for o in outcomes if o.problems]
     print(f"\nplatform-test: {len(outcomes) - len(failed)}/{len(outcomes)} runs as expected")
     return 1 if failed else 0
