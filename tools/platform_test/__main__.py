@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -107,6 +108,8 @@ def main(argv: list[str]) -> int:
               file=sys.stderr)
         return 2
     pl_options = json.loads((pl_dir / "info.json").read_text())["externalGradingOptions"]
+    # A CI timeout's SIGTERM must still reach the `finally` that stops the engine and deletes its folders.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     stages: list[tuple[str, float]] = []
     servers = registry.LocalServers()
     engine, outcomes = None, []
