@@ -124,7 +124,12 @@ def run(engine: Engine, spec: Spec, problems: dict[str, Path], pl_options: dict,
     data, mode = got
     if not mode & 0o004:
         problems_found.append(f"results.json is {mode & 0o777:o}: unreadable to the platform's user")
-    out.problems = tuple(problems_found + judge(out, json.loads(data), stdout))
+    try:
+        doc = json.loads(data)
+    except ValueError:
+        out.problems = (*problems_found, "results.json is not JSON: the platform rejects it")
+        return out
+    out.problems = tuple(problems_found + judge(out, doc, stdout))
     return out
 
 
