@@ -17,7 +17,7 @@ RESULTS ?= results.jsonl
 SUBMISSIONS ?=
 OUT ?= class-report
 
-.PHONY: venv dev grade check test fuzz slurm-test report regen warm validate bench handout gradescope prairielearn clean
+.PHONY: venv dev grade check test fuzz slurm-test report regen warm validate bench handout gradescope prairielearn platform-test clean
 
 venv: $(VENV)/.installed
 
@@ -71,6 +71,11 @@ bench: venv
 
 handout gradescope prairielearn: venv
 	$(PY) tools/build.py $@
+
+# Builds both platform packages and grades examples with them in real Docker (a private dockerd, a
+# debootstrapped base; root; docs/platforms.md). Not part of `make test`: .ci/run calls it after.
+platform-test: gradescope prairielearn
+	$(PY) tools/platform_test
 
 clean:
 	rm -rf dist .pytest_cache $(DEV)
