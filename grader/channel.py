@@ -213,10 +213,13 @@ class Watch:
             return Stop("exited")
         return None
 
-    def drain(self) -> None:
-        """What is already in the pipes (the last frames of a child that just exited)."""
+    def drain(self, max_reads: int = 64) -> None:
+        """What is already in the pipes (the last frames of a child that just exited), bounded: a
+        forked grandchild may keep writing."""
         for fd in list(self.open):
-            while select.select([fd], [], [], 0)[0]:
+            for _ in range(max_reads):
+                if not select.select([fd], [], [], 0)[0]:
+                    break
                 try:
                     data = os.read(fd, 1 << 16)
                 except OSError:
