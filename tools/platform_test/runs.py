@@ -31,6 +31,7 @@ LIMITS = {"gradescope": ["--memory", "768m", "--memory-swap", "768m", "--cpus", 
           "prairielearn": ["--memory", "2g", "--memory-swap", "2g", "--cpus", "0.9", "--pids-limit", "1024",
                            "--network", "none", "--ipc", "private", "--ulimit", "core=0", "-t"]}
 GRADESCOPE_TIMEOUT_S = 600       # Gradescope's default overall timeout
+VERDICT_S = 60.0                 # DESIGN "Speed": any submission's verdict within a minute of wall time
 
 
 @dataclass(frozen=True)
@@ -129,6 +130,8 @@ def run(engine: Engine, spec: Spec, problems: dict[str, Path], pl_options: dict,
     except ValueError:
         out.problems = (*problems_found, "results.json is not JSON: the platform rejects it")
         return out
+    if wall > VERDICT_S:
+        problems_found.append(f"the verdict took {wall:.1f} s, over the {VERDICT_S:.0f} s contract")
     out.problems = tuple(problems_found + judge(out, doc, stdout))
     return out
 
