@@ -135,6 +135,9 @@ def configure_jax(cache: str | None, writable: bool):
     import jax
     for key, value in PINNED.items():
         jax.config.update(key, value)
+    # JAX filters every traceback that crosses its API, walking it whole: a million-frame recursion
+    # would cost seconds per boundary. describe() keeps only the submission's own frames anyway.
+    jax.config.update("jax_traceback_filtering", "off")
     if cache and os.path.isdir(cache) and os.access(cache, os.R_OK | os.X_OK):
         import warnings
         # A graded executor only reads the cache: JAX writes an entry only when compiling took longer

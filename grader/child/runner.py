@@ -120,6 +120,11 @@ def run_case(case, fn, exporter, observer, chan, path, max_elements, jax, np):
             chan.send({"type": "program", "id": case["id"], "time_s": time.perf_counter() - t,
                        "observed": evidence, "settings": common.current_settings(jax), "nbytes": len(blob)}, blob)
             return
+    if isinstance(failure, (RecursionError, MemoryError)):
+        # The plain call would only repeat it (a million-frame recursion costs seconds each time).
+        chan.send({"type": "error", "id": case["id"], "time_s": time.perf_counter() - t,
+                   **common.describe(failure, path)})
+        return
     # The fallback: the plain call's value is judged, and the Module it applied (seen now or while
     # tracing: a jitted inner function may not run its Python again) is exported, initialised and
     # applied the intended way with the case's seed, so the check points rest on a program the grader
