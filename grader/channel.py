@@ -198,11 +198,14 @@ class Watch:
 
     def _look(self, now: float) -> Stop | None:
         box = self.box
-        used = box.memory_bytes()
-        self.peak = max(self.peak, used)
+        # One budget for the runner and the executor together (they share the platform's box): this
+        # tree gets what the other child leaves, and a fork swarm is confirmed with PSS against that.
+        limit, other = box.limits.memory_mb << 20, self.more_memory()
+        used = box.memory_bytes(limit - other)
+        self.peak = max(self.peak, used + other)
         # At a cgroup's limit the kernel may reclaim and stall for seconds before an OOM kill:
         # the first time the limit is hit already decides MLE.
-        if used + self.more_memory() > box.limits.memory_mb << 20 or box.hit_memory_limit():
+        if used + other > limit or box.hit_memory_limit():
             return Stop("memory")
         if box.isolation != "bwrap" and now >= self.next_scratch:
             if box.over_scratch():

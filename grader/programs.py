@@ -14,6 +14,7 @@ import time
 
 from .channel import Stop, Watch, encode_frame
 from .execute import CHILD_DIR, MAX_PROGRAM, RETRY_MARGIN, Execution, Outcome, _describe_exit, _stopped, dominate
+from .proctree import pss_bytes
 from .sandbox import Sandbox
 
 
@@ -24,9 +25,17 @@ class Executor:
         self.watch: Watch | None = None
         self.input_fd: int | None = None
         self.ready = False
+        self._pss, self._pss_at = 0, -1.0
 
     def memory_bytes(self) -> int:
-        return self.box.memory_bytes() if self.watch is not None else 0
+        """What the executor holds while the runner works (PSS: the libraries both map count once
+        between them), looked at once a second: it idles then."""
+        if self.watch is None:
+            return 0
+        now = time.monotonic()
+        if now - self._pss_at >= 1.0:
+            self._pss, self._pss_at = pss_bytes(self.box.tree_pids()), now
+        return self._pss
 
     def start(self) -> None:
         staged = self.box.stage(None, CHILD_DIR, {"role": "executor"}, script="executor.py")

@@ -30,17 +30,19 @@ class TreeWatch:
         child.pids_seen = descendants({child.proc.pid} | child.pids_seen)
         return child.pids_seen
 
-    def memory_bytes(self) -> int:
+    def memory_bytes(self, limit: int | None = None) -> int:
         """Memory of the whole tree: the cgroup's usage where there is one, else the sum of RSS, which
         counts a page shared by n processes n times (a fork swarm of 300 MiB sums to 900). Past the
         limit the sum is confirmed with PSS, which counts it once; between confirmations (at most
-        one per PSS_EVERY) the last PSS plus the RSS grown since stands in, never less."""
+        one per PSS_EVERY) the last PSS plus the RSS grown since stands in, never less. `limit`: the
+        budget this tree has (default memory_mb; less when another child shares the budget)."""
         if self.child and self.child.cgroup is not None:
             usage = cgroup_usage(self.child.cgroup)
             if usage is not None:
                 return usage
         pids = self.tree_pids()
-        rss, limit = rss_bytes(pids), self.limits.memory_mb << 20
+        rss = rss_bytes(pids)
+        limit = self.limits.memory_mb << 20 if limit is None else max(0, limit)
         if rss <= limit:
             return rss
         when, rss_then, pss_then = self._pss

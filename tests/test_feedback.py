@@ -246,7 +246,11 @@ def test_copying_the_public_answers_earns_nothing(test_problem):
     v = graded(test_problem, "wrong_answer/hostile_copies_public_answers.py")
     assert v.verdict == "WA" and v.score == 0
     assert all(c.verdict == "AC" for c in v.cases if c.set == "public")
-    assert all(k.passed and k.score == 0 and "non-edge hidden case" in k.message for k in v.checks)
+    # The copied answers are constants in the programs the grader runs: no recurrence, so the verified
+    # structure fails too; and the checks that pass earn nothing without a passing non-edge hidden case.
+    assert all(k.score == 0 for k in v.checks)
+    assert all("non-edge hidden case" in k.message for k in v.checks if k.passed)
+    assert not next(k for k in v.checks if k.id == "uses_lax_scan").passed
 
 
 @pytest.mark.slow

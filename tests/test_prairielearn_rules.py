@@ -96,7 +96,7 @@ def test_prairielearn_accepts_the_adapter_output(problem, code):
 
 def test_a_huge_verdict_still_fits_and_is_read(problem):
     huge = "x" * 200_000
-    v = replace(make_verdict(problem, "WA", message=huge), feedback=(huge,) * 20)
+    v = make_verdict(problem, "WA", message=huge, feedback=(huge,) * 20)
     visible = replace(problem, visibility={**problem.visibility, "hidden": "visible"})
     raw = prairielearn.render(v, visible).encode("utf-8")
     seen = prairielearn_reads(raw)

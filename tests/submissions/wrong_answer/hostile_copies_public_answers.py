@@ -1,6 +1,6 @@
 """Hostile: copies the public answers from the handout and gets everything else wrong (a bias in
-the recurrence), with the structure the checks want. Public cases weigh 0 and check points need a
-passing non-edge hidden case, so this scores 0 (it scored 20/100 before).
+the recurrence). Public cases weigh 0, check points need a passing non-edge hidden case, and the
+copied answers are constants in the programs the grader runs (no recurrence): 0 (it scored 20/100).
 """
 # grade: all
 import jax
