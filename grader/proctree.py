@@ -114,13 +114,19 @@ def as_uid(uid: int, work, timeout_s: float = 10.0) -> bool:
     """Run work() in a forked helper holding only the slot uid's rights, so it can do nothing the
     submission could not have done itself (a link swapped in by a concurrent process cannot make
     root act on a file of root's). True when the helper finished cleanly within timeout_s."""
+    parent = os.getpid()
     pid = os.fork()
     if pid == 0:                     # the helper: no imports, no return to the caller's code
         code = 1
         try:
+            signal.signal(signal.SIGINT, signal.SIG_IGN)      # the caller's handlers are not its
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
             os.setgroups([])
             os.setgid(uid)
             os.setuid(uid)
+            _LIBC.prctl(1, signal.SIGKILL)   # PR_SET_PDEATHSIG (after setuid, which clears it): it dies
+            if os.getppid() != parent:       # with a grader killed mid-cleanup, never outlives it
+                os._exit(1)
             work()
             code = 0
         finally:
