@@ -136,9 +136,11 @@ def _runners(box: Sandbox, source: bytes, job: dict, order: list[dict], ex: Exec
             pending = [c for c in pending if c["id"] not in ex.cases]
             continue
         case_id, outcome = ended
-        if case_id is None:               # died between cases: the first answer it gave takes the blame
-            case_id = next(iter(answered), pending[0]["id"])
+        if case_id is None and answered:  # died between cases: the first answer it gave takes the blame
+            case_id = next(iter(answered))
             outcome = Outcome("crash", outcome.time_s, detail=outcome.detail, why="died_after")
+        elif case_id is None:             # died before its first case: that case's outcome
+            case_id = pending[0]["id"]
         spec = next(c for c in pending if c["id"] == case_id)
         if outcome.status == "timeout" and outcome.why != "total" and case_id not in retried:
             retried.add(case_id)          # confirm a time-out once before it decides other cases
@@ -146,7 +148,9 @@ def _runners(box: Sandbox, source: bytes, job: dict, order: list[dict], ex: Exec
             pending = [spec] + [c for c in pending if c["id"] != case_id]
             continue
         ex.cases[case_id] = outcome
-        crash_run = crash_run + 1 if not answered and outcome.status == "crash" else 0
+        # Runners that die on their first case, or after answering (a fork wrote their frames), in a row.
+        died = outcome.status == "crash" and (not answered or outcome.why == "died_after")
+        crash_run = crash_run + 1 if died else 0
         if outcome.status == "timeout" and outcome.why != "total":
             dominate(pending, spec, ex.cases)
         if crash_run >= CRASH_RUN:
@@ -190,7 +194,7 @@ def _run_child(box: Sandbox, job: dict, ex: Execution, budget_end: float, max_pa
         elif phase == "load" and kind == "loaded":
             ex.settings, ex.module = head.get("settings"), head.get("module")
             ex.load_time_s = now - phase_start
-            phase = "between"
+            phase, deadline = "between", min(now + limits.case_time_s, budget_end)
         elif phase == "load" and kind == "load_error":
             ex.load = Outcome("error", error=head)
             _end(box, watch, ex)
@@ -204,6 +208,7 @@ def _run_child(box: Sandbox, job: dict, ex: Execution, budget_end: float, max_pa
                 stop = Stop("garbage", "oversized")
                 break
             phase, case_id = "between", None
+            deadline = min(now + limits.case_time_s, budget_end)   # to the next case's start
         elif phase == "between" and kind == "done":
             code = watch.wait_exit(EXIT_WAIT_S)
             _end(box, watch, ex)
