@@ -1,10 +1,13 @@
-"""The reference, run sandboxed with a float64 twin and a CPU clock: raw material for `validate`.
+"""The reference, run sandboxed with a float64 twin, and timed as grading runs it: raw material for
+`validate`.
 
 The probe is the reference's own source with a function appended, run through the normal sandboxed
 runner (never in the grader process, which does not import JAX). Per case it returns one float64
 vector: the reference's float32 result (exactly, as float64), the same recurrence in float64 numpy
-with the same W, the reference's CPU and wall time for the call (compilation included), and the
-CPU time the child had used before the case loop (interpreter, JAX, flax, the reference's import).
+with the same W, and the reference's times as grading sees them: a plain grading run of it (export in the runner,
+compile and run in the executor, the warmed cache as platforms have it), per case (wall time, export
+plus run: the limits bound wall time) and the runner's load.
+(The probe itself cannot be exported, it converts to NumPy: its own clock would time an eager call.)
 """
 from __future__ import annotations
 
@@ -66,5 +69,13 @@ def run_probe(problem: Problem, reference: bytes, cases: list[GoldenCase], isola
             raise RuntimeError(f"case {c.spec.id}: the probe returned {v.shape[0]} values, not {2 * h + 3}")
         ref[c.spec.id] = v[:h].astype(np.float32)
         f64[c.spec.id] = v[h:2 * h]
-        cpu[c.spec.id], wall[c.spec.id], startup = float(v[-3]), float(v[-2]), float(v[-1])
+    from .cases import job_cases
+    from .execute import run
+    ex = run(problem, reference, job_cases(cases), isolation=isolation)
+    for c in cases:
+        out = ex.cases.get(c.spec.id)
+        if out is None or out.status != "result" or out.time_s is None:
+            raise RuntimeError(f"case {c.spec.id}: the reference did not run as graded ({out and out.status})")
+        cpu[c.spec.id] = wall[c.spec.id] = float(out.time_s)
+    startup = float(ex.load_time_s or 0.0)
     return ProbeResult(ref, f64, Timing(startup, cpu, wall))

@@ -117,6 +117,8 @@ class Executor:
             prior.module_run = got
         else:
             got.observed, got.program, got.settings = prior.observed, prior.program, prior.settings
+            if got.time_s is not None and prior.time_s is not None:
+                got.time_s += prior.time_s          # the case's time: its export, then its run
             self.ex.cases[case["id"]] = got
 
     def _run(self, case: dict, program: bytes, limit: float) -> Outcome:
