@@ -254,10 +254,8 @@ def remove_files_of(uid: int, timeout_s: float = 30.0) -> bool:
 _SYSV = {"shm": "shmctl", "msg": "msgctl", "sem": "semctl"}
 
 
-def ipc_of(uid: int) -> list[tuple[str, int]]:
-    """(kind, id) of the SysV shared memory segments, queues and semaphore sets that uid owns or
-    made, in this IPC namespace (the host's, for uid isolation)."""
-    found = []
+def _ipc_rows():
+    """(kind, the id column's name, row) for every SysV IPC object in this IPC namespace."""
     for kind in _SYSV:
         try:
             lines = Path(f"/proc/sysvipc/{kind}").read_text().splitlines()
@@ -265,27 +263,27 @@ def ipc_of(uid: int) -> list[tuple[str, int]]:
             continue
         head = lines[0].split() if lines else []
         for line in lines[1:]:
-            row = dict(zip(head, line.split()))
-            try:
-                if uid in (int(row["uid"]), int(row["cuid"])):
-                    found.append((kind, int(row[head[1]])))
-            except (KeyError, ValueError, IndexError):
-                continue
+            yield kind, (head[1] if len(head) > 1 else ""), dict(zip(head, line.split()))
+
+
+def ipc_of(uid: int) -> list[tuple[str, int]]:
+    """(kind, id) of the SysV shared memory segments, queues and semaphore sets that uid owns or
+    made, in this IPC namespace (the host's, for uid isolation)."""
+    found = []
+    for kind, id_key, row in _ipc_rows():
+        try:
+            if uid in (int(row["uid"]), int(row["cuid"])):
+                found.append((kind, int(row[id_key])))
+        except (KeyError, ValueError, IndexError):
+            continue
     return found
 
 
 def ipc_owners() -> set[int]:
     """Every uid that owns or made a SysV IPC object in this namespace."""
     found = set()
-    for kind in _SYSV:
-        try:
-            lines = Path(f"/proc/sysvipc/{kind}").read_text().splitlines()
-        except OSError:
-            continue
-        head = lines[0].split() if lines else []
-        for line in lines[1:]:
-            row = dict(zip(head, line.split()))
-            found |= {int(row[k]) for k in ("uid", "cuid") if row.get(k, "").isdigit()}
+    for _kind, _id_key, row in _ipc_rows():
+        found |= {int(row[k]) for k in ("uid", "cuid") if row.get(k, "").isdigit()}
     return found
 
 
