@@ -37,7 +37,8 @@ from . import landlock
 from .isolation import Isolation, UidClaim, bwrap_argv, probe, secure_bundle  # noqa: F401
 from .jaxcache import private_copy
 from .memcg import cgroup_oom_count, make_cgroup, remove_cgroup
-from .proctree import kill_uid, pids_of_uid, remove_files_of, remove_ipc_of  # noqa: F401 (tests use them here)
+from .proctree import (become_subreaper, kill_uid, pids_of_uid, reap_orphans,  # noqa: F401 (tests use them here)
+                       remove_files_of, remove_ipc_of)
 from .watch import SCRATCH_FILES, TreeWatch  # noqa: F401
 
 ENV_KEEP_PREFIXES = ("OPENBLAS_",)
@@ -91,6 +92,8 @@ class Sandbox(TreeWatch):
             raise JudgeError("only trusted code, run without a sandbox uid, may write the compilation cache")
         self._claim = UidClaim.take() if self.is_root and self.isolation != "process" else None
         self.uid = self._claim.uid if self._claim is not None else None
+        if self.uid is not None:     # the slot's orphans die here, not as zombies under a lazy init
+            become_subreaper()
         self.scratch = Path(tempfile.mkdtemp(prefix="lax-grader-"))
         if self.uid is not None and cache is not None and cache.is_dir():
             self.cache = private_copy(cache, self.scratch / "cache", self.uid)
@@ -111,8 +114,10 @@ class Sandbox(TreeWatch):
     # -- uid ---------------------------------------------------------------------------------
     @staticmethod
     def _clean_slot(uid: int) -> None:
-        """Every process, shared-scratch file and SysV IPC object of the slot uid, gone."""
+        """Every process (its dead reaped), shared-scratch file and SysV IPC object of the slot uid,
+        gone. Only between children: a running child's status belongs to its Popen."""
         kill_uid(uid)
+        reap_orphans(uid)
         remove_files_of(uid)
         remove_ipc_of(uid)
 
@@ -264,6 +269,8 @@ class Sandbox(TreeWatch):
         if child.proc.poll() is None:
             child.proc.kill()        # our own unreaped child: its pid cannot belong to anyone else
         code = child.proc.wait()
+        if child.uid is not None:    # the tree's dead, reparented here (after the wait: never the child's own status)
+            reap_orphans(child.uid)
         for fd in (child.result_fd, child.output_fd):
             try:
                 os.close(fd)
