@@ -30,6 +30,7 @@ from .records import (RECORD_VERSION, content_hash, csv_text, dump_line, environ
 
 SUFFIXES = (".py", ".ipynb")
 STOP_GRACE_S = 30.0
+STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM}
 
 
 @dataclass(frozen=True)
@@ -164,7 +165,13 @@ def _run(todo: list[Item], args, problem, problem_path, students, out: Path, don
                     while queue and len(running) < args.jobs:
                         item = queue.pop(0)
                         result = tmp / f"{len(queue)}-{item.sha256[:12]}.json"
-                        running[_start_worker(item, result, args, problem_path)] = (item, result, time.monotonic())
+                        # An interrupt between the fork and the bookkeeping would leave a worker that
+                        # _stop never sees: signals wait until it is in `running`.
+                        old = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+                        try:
+                            running[_start_worker(item, result, args, problem_path)] = (item, result, time.monotonic())
+                        finally:
+                            signal.pthread_sigmask(signal.SIG_SETMASK, old)
                     time.sleep(0.05)
                     for proc in [p for p in running if p.poll() is not None]:
                         rec = _collect(proc, running, problem, args.cases, students, sink, finished)
@@ -190,7 +197,7 @@ def _collect(proc, running: dict, problem, cases: str, students, sink, finished:
     """Append one finished grading's record; signals wait until it is on disk and bookkept."""
     item, result, _started = running[proc]
     rec = _record(problem, item, result, proc, cases, students)
-    old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
     try:
         sink.write(dump_line(rec))
         sink.flush()
@@ -217,6 +224,7 @@ def _start_worker(item: Item, result: Path, args, problem_path) -> subprocess.Po
 
 def _die_with_parent() -> None:
     import ctypes
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)   # the mask _run held is inherited
     ctypes.CDLL(None).prctl(1, signal.SIGTERM)   # PR_SET_PDEATHSIG
 
 
