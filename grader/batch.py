@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import BUNDLE_ROOT, UsageError
+from .isolation import cpus_available
 from .output import open_append
 from .records import (RECORD_VERSION, content_hash, csv_text, dump_line, environment_key, read_records,
                       read_roster, reusable, summary, where_graded, write_records, write_text, METADATA)
@@ -218,8 +219,11 @@ def _start_worker(item: Item, result: Path, args, problem_path) -> subprocess.Po
             str(Path(problem_path).resolve()) if problem_path else "", args.isolation or ""]
     # Its own session, so a terminal's Ctrl-C reaches only this process, which stops workers itself;
     # SIGTERM when this process dies (even by SIGKILL), so no worker outlives the batch.
+    # Its share of the CPUs: a grading overlaps its two children only where it has two (programs.py).
+    share = max(1, cpus_available() // args.jobs)
     return subprocess.Popen(argv, cwd=str(BUNDLE_ROOT), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, start_new_session=True, preexec_fn=_die_with_parent)
+                            stderr=subprocess.DEVNULL, start_new_session=True, preexec_fn=_die_with_parent,
+                            env={**os.environ, "GRADER_CPUS": str(share)})
 
 
 def _die_with_parent() -> None:

@@ -154,10 +154,13 @@ class Watch:
         self.tail = bytearray()
         self.open = {child.result_fd, child.output_fd}
         self.next_watch = self.next_scratch = time.monotonic()
+        self.abort: Callable[[], bool] | None = None    # another thread ending the grading says so here
 
     def next(self, deadline: float) -> tuple[dict, bytes] | Stop:
         """The next frame, or why there is none before the deadline."""
         while True:
+            if self.abort is not None and self.abort():
+                return Stop("closed", "aborted")
             try:
                 frame = self.frames.next()
             except ValueError as e:

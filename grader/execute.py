@@ -24,6 +24,7 @@ from . import BUNDLE_ROOT
 from .channel import Stop, Watch
 from .jaxcache import jax_cache_dir
 from .problem import Problem
+from .isolation import cpus_available
 from .sandbox import Isolation, Sandbox
 from .text import OUTPUT_LIMIT, safe
 
@@ -80,7 +81,7 @@ def run(problem: Problem, source: bytes, cases: list[dict], *, isolation: Isolat
     JudgeError escapes only when a sandbox itself cannot work. `warm_cache`: trusted code only (the
     reference, by `warm`): the executor writes JAX's compilation cache there. `extra_job`: keys for
     the runner's job (`function`: another entry point, for validate's probes)."""
-    from .programs import Executor
+    from .programs import Executor, SampledPss
     limits = problem.limits
     budget_end = time.monotonic() + limits.total_time_s
     max_elements = max((c["hidden"] for c in cases), default=1) * OVERSIZE_FACTOR
@@ -89,15 +90,25 @@ def run(problem: Problem, source: bytes, cases: list[dict], *, isolation: Isolat
             Sandbox(limits, rbox.isolation, cache=warm_cache or jax_cache_dir(), secrets_root=problem.root,
                     cache_writable=warm_cache is not None) as ebox:
         ex = Execution(isolation=rbox.isolation)
-        executor = Executor(ebox, ex, max_elements, budget_end)
+        executor = Executor(ebox, ex, max_elements, budget_end, other_memory=SampledPss(rbox))
         executor.start()
+        if cpus_available() >= 2:        # a CPU for each child: programs run while the runner exports
+            executor.speculate()
         job = {"function": problem.function, "module_class": problem.module_class,
                "max_elements": max_elements, **(extra_job or {})}
-        _runners(rbox, source, job, order, ex, budget_end, max_elements, executor.memory_bytes)
+        try:
+            _runners(rbox, source, job, order, ex, budget_end, max_elements, executor.memory_bytes,
+                     executor.offer)
+        except BaseException:
+            executor.cancel()
+            raise
         ex.peak_memory = max(ex.peak_memory, rbox.memory_peak() or 0)
         rbox.close()
         if ex.load is None and ex.judge_error is None:
+            executor.end_speculation(order)
             executor.run_all(order)
+        else:
+            executor.cancel()
         executor.close()
         ex.peak_memory = max(ex.peak_memory, ebox.memory_peak() or 0)
         if ex.load is not None or ex.judge_error is not None:
@@ -108,7 +119,9 @@ def run(problem: Problem, source: bytes, cases: list[dict], *, isolation: Isolat
 
 
 def _runners(box: Sandbox, source: bytes, job: dict, order: list[dict], ex: Execution, budget_end: float,
-             max_elements: int, more_memory) -> None:
+             max_elements: int, more_memory, offer) -> None:
+    """Runners until every case has an answer; `offer(case, outcome)` hears each answer as it comes
+    (the executor may run its program at once; it counts only if the runner then ends cleanly)."""
     pending = list(order)
     loaded_before, crash_run, retried = False, 0, set()
     while pending:
@@ -118,7 +131,8 @@ def _runners(box: Sandbox, source: bytes, job: dict, order: list[dict], ex: Exec
             return
         staged = box.stage(source, CHILD_DIR, {**job, "cases": pending})
         answered: dict[str, Outcome] = {}
-        ended = _run_child(box, staged, ex, budget_end, max_elements * 8 + MAX_PROGRAM, answered, more_memory)
+        ended = _run_child(box, staged, ex, budget_end, max_elements * 8 + MAX_PROGRAM, answered, more_memory,
+                           lambda cid, outcome: offer(next(c for c in pending if c["id"] == cid), outcome))
         if ex.judge_error is not None:
             return
         if ex.load is not None:
@@ -167,7 +181,7 @@ def dominate(pending: list[dict], spec: dict, cases: dict[str, Outcome]) -> None
 
 
 def _run_child(box: Sandbox, job: dict, ex: Execution, budget_end: float, max_payload: int,
-               answered: dict[str, Outcome], more_memory) -> tuple[str | None, Outcome] | None:
+               answered: dict[str, Outcome], more_memory, offer) -> tuple[str | None, Outcome] | None:
     """Run one runner until it is done or stopped. None: it ended cleanly after `done` (its answers
     are in `answered`); else (the case it was in, or None between cases, and how it ended)."""
     limits = box.limits
@@ -207,6 +221,7 @@ def _run_child(box: Sandbox, job: dict, ex: Execution, budget_end: float, max_pa
             if head.get("oversized"):      # the channel is out of step now: end this child
                 stop = Stop("garbage", "oversized")
                 break
+            offer(case_id, answered[case_id])
             phase, case_id = "between", None
             deadline = min(now + limits.case_time_s, budget_end)   # to the next case's start
         elif phase == "between" and kind == "done":

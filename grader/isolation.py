@@ -1,5 +1,5 @@
-"""Isolation levels: which one this machine allows, bubblewrap's command line, the sandbox uids, and
-the bundle's secrets made unreadable for the `uid` level. The sandbox (sandbox.py) applies them."""
+"""Isolation levels: which one this machine allows, bubblewrap's command line, the sandbox uids, the
+bundle's secrets made unreadable for the `uid` level, and the CPUs a grading may use. The sandbox (sandbox.py) applies them."""
 from __future__ import annotations
 
 import fcntl
@@ -224,3 +224,28 @@ def sweep_stale_claims() -> None:
                 os.unlink(CLAIMS / name)
             except OSError:
                 pass
+
+
+def cpus_available() -> int:
+    """CPUs this grading may use: its affinity mask, capped by its cgroup's CPU quota (a container's
+    --cpus), SLURM's allocation and GRADER_CPUS (batch's share per worker)."""
+    n = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    try:
+        folder = Path("/sys/fs/cgroup") / Path(Path("/proc/self/cgroup").read_text().split("::", 1)[1]
+                                                 .strip()).relative_to("/")
+    except (OSError, IndexError, ValueError):
+        folder = Path("/sys/fs/cgroup")
+    for cg in (folder, *folder.parents):
+        try:
+            quota, period = (cg / "cpu.max").read_text().split()
+            if quota != "max":
+                n = min(n, max(1, int(quota) // int(period)))
+        except (OSError, ValueError):
+            pass
+        if cg == Path("/sys/fs/cgroup"):
+            break
+    for var in ("SLURM_CPUS_PER_TASK", "GRADER_CPUS"):
+        value = os.environ.get(var, "")
+        if value.isdigit() and int(value) > 0:
+            n = min(n, int(value))
+    return n

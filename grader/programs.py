@@ -5,12 +5,23 @@ One executor starts beside the runner (so JAX's import is paid while the submiss
 the programs one request at a time. A program that crashes, hangs or exhausts memory in it is that
 case's RTE, TLE or MLE, and a fresh executor takes the rest; an executor that cannot start at all is
 the grader's failure (JE).
+
+Overlap: where the grading has a CPU for each child (cpus_available), a thread runs each program as
+soon as the runner sends it, while the runner exports the next case. Those runs are speculative: a
+runner's answers count only once it has ended cleanly, so a result is used only for the very program
+bytes the final answer carries. A resource verdict comes only from a run alone: a memory limit met
+while the runner still worked beside it is run again afterwards, and a time-out counts only as the
+first try, which the retry with margin (alone) confirms or not; either stops the speculation.
 """
 from __future__ import annotations
 
+import hashlib
 import os
 import select
+import threading
 import time
+from queue import Queue
+from typing import Callable
 
 from .channel import Stop, Watch, encode_frame
 from .execute import CHILD_DIR, MAX_PROGRAM, RETRY_MARGIN, Execution, Outcome, _describe_exit, _stopped, dominate
@@ -18,24 +29,98 @@ from .proctree import pss_bytes
 from .sandbox import Sandbox
 
 
+class SampledPss:
+    """What a sandbox's tree holds, for the other child's memory budget: PSS (the libraries both map
+    count once between them), looked at once a second."""
+
+    def __init__(self, box: Sandbox):
+        self.box, self._pss, self._at = box, 0, -1.0
+
+    def __call__(self) -> int:
+        now = time.monotonic()
+        if now - self._at >= 1.0:
+            self._pss, self._at = (pss_bytes(self.box.tree_pids()) if self.box.child else 0), now
+        return self._pss
+
+
+def _key(case_id: str, program: bytes) -> tuple[str, bytes]:
+    return case_id, hashlib.sha256(program).digest()
+
+
 class Executor:
-    def __init__(self, box: Sandbox, ex: Execution, max_elements: int, budget_end: float):
+    def __init__(self, box: Sandbox, ex: Execution, max_elements: int, budget_end: float,
+                 other_memory: Callable[[], int] = lambda: 0):
         self.box, self.ex = box, ex
         self.max_elements, self.budget_end = max_elements, budget_end
+        self.other_memory = other_memory
         self.watch: Watch | None = None
         self.input_fd: int | None = None
         self.ready = False
-        self._pss, self._pss_at = 0, -1.0
+        self.memory_bytes = SampledPss(box)
+        self.known: dict[tuple[str, bytes], Outcome] = {}
+        self._queue: Queue | None = None
+        self._thread: threading.Thread | None = None
+        self._wanted: set | None = None
+        self._alone_at: float | None = None      # from then on the runner is gone: a run is alone
+        self.tried_once: set[str] = set()        # cases whose first (speculative) run timed out
+        self._off = self._cancelled = False
 
-    def memory_bytes(self) -> int:
-        """What the executor holds while the runner works (PSS: the libraries both map count once
-        between them), looked at once a second: it idles then."""
-        if self.watch is None:
-            return 0
-        now = time.monotonic()
-        if now - self._pss_at >= 1.0:
-            self._pss, self._pss_at = pss_bytes(self.box.tree_pids()), now
-        return self._pss
+    # -- speculation (a thread, while the runner exports) ----------------------------------------
+    def speculate(self) -> None:
+        self._queue = Queue()
+        self._thread = threading.Thread(target=self._speculate, name="executor", daemon=True)
+        self._thread.start()
+
+    def offer(self, case: dict, answer: Outcome) -> None:
+        """The runner has just sent this case's answer: run its program now, if speculating."""
+        if self._queue is not None and answer.status == "result" and answer.program:
+            self._queue.put((case, answer.program))
+
+    def _speculate(self) -> None:
+        while True:
+            item = self._queue.get()
+            if item is None or self._cancelled:
+                return
+            case, program = item
+            key = _key(case["id"], program)
+            if self._off or key in self.known or (self._wanted is not None and key not in self._wanted) \
+                    or time.monotonic() >= self.budget_end or len(program) > MAX_PROGRAM:
+                continue
+            if self.watch is None:
+                self.start()
+            if not self.ready and not self._await_ready():
+                self._off = True
+                continue
+            alone = self._alone_at is not None and time.monotonic() >= self._alone_at
+            got = self._run(case, program, self.box.limits.case_time_s)
+            if self._cancelled:
+                return
+            if got.status == "timeout" or got.status == "not_run" or (got.status == "memory" and not alone):
+                self._off = True          # run_all decides it and what it dominates, alone
+                if got.status == "timeout" and got.why != "total":
+                    self.tried_once.add(case["id"])     # only a first try: the retry alone decides
+            else:
+                self.known[key] = got
+
+    def end_speculation(self, order: list[dict]) -> None:
+        """The runners are done: the thread finishes the programs that are final answers, skips the
+        rest, and stops."""
+        if self._thread is None:
+            return
+        self._wanted = {_key(c["id"], self.ex.cases[c["id"]].program) for c in order if self._needs_run(c["id"])}
+        self._alone_at = time.monotonic()
+        self._queue.put(None)
+        self._thread.join()
+        self._thread = None
+
+    def cancel(self) -> None:
+        """Stop the thread at once (the grading is ending abnormally): its executor is killed."""
+        if self._thread is None:
+            return
+        self._cancelled = True
+        self._queue.put(None)
+        self._thread.join()           # its watch and its writes stop within one look (Watch.abort)
+        self._thread = None
 
     def start(self) -> None:
         staged = self.box.stage(None, CHILD_DIR, {"role": "executor"}, script="executor.py")
@@ -45,7 +130,9 @@ class Executor:
         finally:
             os.close(read_end)
         self.ex.executors += 1
-        self.watch = Watch(self.box, child, self.max_elements * 8 + (1 << 16), self.box.limits.output_bytes)
+        self.watch = Watch(self.box, child, self.max_elements * 8 + (1 << 16), self.box.limits.output_bytes,
+                           self.other_memory)
+        self.watch.abort = lambda: self._cancelled
         self.ready = False
 
     def _await_ready(self) -> bool:
@@ -74,9 +161,17 @@ class Executor:
             self._stop()
 
     def run_all(self, order: list[dict]) -> None:
-        """Run every case whose runner answer carries a program, smallest first (the runner's order)."""
-        retried: set[str] = set()
-        queue = [c for c in order if self._needs_run(c["id"])]
+        """Run every case whose runner answer carries a program, smallest first (the runner's order);
+        a program the thread already ran for that answer keeps its result."""
+        retried: set[str] = set(self.tried_once)
+        queue = []
+        for c in order:
+            if self._needs_run(c["id"]):
+                known = self.known.pop(_key(c["id"], self.ex.cases[c["id"]].program), None)
+                if known is not None:
+                    self._decide(c, known)
+                else:
+                    queue.append(c)
         while queue:
             case = queue.pop(0)
             out = self.ex.cases[case["id"]]
@@ -154,7 +249,7 @@ class Executor:
     def _send(self, data: bytes, deadline: float) -> bool:
         view = memoryview(data)
         while view:
-            if time.monotonic() >= deadline:
+            if time.monotonic() >= deadline or self._cancelled:
                 return False
             _, ready, _ = select.select([], [self.input_fd], [], max(0.0, deadline - time.monotonic()))
             if ready:
