@@ -99,17 +99,14 @@ def run(problem: Problem, source: bytes, cases: list[dict], *, isolation: Isolat
         try:
             _runners(rbox, source, job, order, ex, budget_end, max_elements, executor.memory_bytes,
                      executor.offer)
-        except BaseException:
-            executor.cancel()
-            raise
-        ex.peak_memory = max(ex.peak_memory, rbox.memory_peak() or 0)
-        rbox.close()
-        if ex.load is None and ex.judge_error is None:
-            executor.end_speculation(order)
-            executor.run_all(order)
-        else:
-            executor.cancel()
-        executor.close()
+            ex.peak_memory = max(ex.peak_memory, rbox.memory_peak() or 0)
+            rbox.close()
+            if ex.load is None and ex.judge_error is None:
+                executor.end_speculation(order)
+                executor.run_all(order)
+        finally:
+            executor.cancel()            # the thread, if anything above ended early
+            executor.close()
         ex.peak_memory = max(ex.peak_memory, ebox.memory_peak() or 0)
         if ex.load is not None or ex.judge_error is not None:
             for c in cases:

@@ -31,14 +31,18 @@ from .sandbox import Sandbox
 
 class SampledPss:
     """What a sandbox's tree holds, for the other child's memory budget: PSS (the libraries both map
-    count once between them), looked at once a second."""
+    count once between them), looked at once a second, and only while `idle()` says so: a tree busy
+    with a program is charged its idle size, so that when both children together pass the limit it
+    is the speculative run (run again alone) that meets it, never the runner's export."""
 
-    def __init__(self, box: Sandbox):
-        self.box, self._pss, self._at = box, 0, -1.0
+    def __init__(self, box: Sandbox, idle: Callable[[], bool] = lambda: True):
+        self.box, self.idle, self._pss, self._at = box, idle, 0, -1.0
 
     def __call__(self) -> int:
+        if self.box.child is None:
+            return 0
         now = time.monotonic()
-        if now - self._at >= 1.0:
+        if now - self._at >= 1.0 and self.idle():
             self._pss, self._at = (pss_bytes(self.box.tree_pids()) if self.box.child else 0), now
         return self._pss
 
@@ -56,7 +60,9 @@ class Executor:
         self.watch: Watch | None = None
         self.input_fd: int | None = None
         self.ready = False
-        self.memory_bytes = SampledPss(box)
+        self.busy = False                        # a request is being run
+        self.memory_bytes = SampledPss(box, lambda: not self.busy)
+        self._error: BaseException | None = None  # what ended the thread, raised in the caller's
         self.known: dict[tuple[str, bytes], Outcome] = {}
         self._queue: Queue | None = None
         self._thread: threading.Thread | None = None
@@ -77,6 +83,12 @@ class Executor:
             self._queue.put((case, answer.program))
 
     def _speculate(self) -> None:
+        try:
+            self._speculate_all()
+        except BaseException as e:  # noqa: BLE001 - a JudgeError, or a bug: the grading's, not lost
+            self._error = e
+
+    def _speculate_all(self) -> None:
         while True:
             item = self._queue.get()
             if item is None or self._cancelled:
@@ -112,15 +124,23 @@ class Executor:
         self._queue.put(None)
         self._thread.join()
         self._thread = None
+        self._raise()
 
     def cancel(self) -> None:
-        """Stop the thread at once (the grading is ending abnormally): its executor is killed."""
+        """Stop the thread at once (the grading ends without the executor's runs); no-op when done."""
         if self._thread is None:
             return
         self._cancelled = True
         self._queue.put(None)
         self._thread.join()           # its watch and its writes stop within one look (Watch.abort)
         self._thread = None
+        self._cancelled = False
+        self._raise()
+
+    def _raise(self) -> None:
+        error, self._error = self._error, None
+        if error is not None:
+            raise error
 
     def start(self) -> None:
         staged = self.box.stage(None, CHILD_DIR, {"role": "executor"}, script="executor.py")
@@ -222,6 +242,13 @@ class Executor:
         request = encode_frame({"type": "run", "id": case["id"], "hidden": case["hidden"], "T": case["T"],
                                 "x": case["x"], "max_elements": self.max_elements, "nbytes": len(program)},
                                program)
+        self.busy = True
+        try:
+            return self._request(case, request, limit)
+        finally:
+            self.busy = False
+
+    def _request(self, case: dict, request: bytes, limit: float) -> Outcome:
         start = time.monotonic()
         deadline = min(start + limit, self.budget_end)
         if not self._send(request, deadline):
@@ -251,7 +278,7 @@ class Executor:
         while view:
             if time.monotonic() >= deadline or self._cancelled:
                 return False
-            _, ready, _ = select.select([], [self.input_fd], [], max(0.0, deadline - time.monotonic()))
+            _, ready, _ = select.select([], [self.input_fd], [], min(0.05, max(0.0, deadline - time.monotonic())))
             if ready:
                 try:
                     view = view[os.write(self.input_fd, view[:1 << 16]):]

@@ -54,3 +54,59 @@ def test_cpus_are_capped_by_slurm_and_by_batch(monkeypatch):
     assert cpus_available() == full
     monkeypatch.setenv("SLURM_CPUS_PER_TASK", "1")
     assert cpus_available() == 1
+
+
+# The runner holds 450 MiB beside JAX and exports slowly; the program of the smallest case needs
+# 480 MB of buffers in the executor (XLA's memory_analysis: temp 480 MB; a process peak of 669 MB).
+# Alone, each child fits the 1000 MB budget; at the same time they do not.
+HUNGRY = b'''
+import time
+import numpy as np
+import jax, jax.numpy as jnp, flax.linen as nn
+
+HOARD = np.ones(450 << 17)
+
+
+class LaxScanModule(nn.Module):
+    hidden: int
+    T: int
+
+    @nn.compact
+    def __call__(self, x):
+        W = self.param("W", nn.initializers.lecun_normal(), (self.hidden, self.hidden))
+        return jax.lax.scan(lambda c, _: (jnp.tanh(c @ W), None), jnp.tanh(x @ W), None, length=self.T)[0]
+
+
+def lax_scan_in_module(seed, x, hidden, T):
+    model = LaxScanModule(hidden, T)
+    out = model.apply(model.init(jax.random.PRNGKey(seed), x), x)
+    if hidden == 4:                  # a 480 MB matrix the dot must read whole (0.4 s)
+        A = (x[0] * jnp.arange(20000 * 6000, dtype=jnp.float32)).reshape(20000, 6000)
+        return out + 0 * (A @ jnp.tile(x, 6000 // hidden + 1)[:6000])[0]
+    time.sleep(1.0)
+    return out + HOARD[0] * 0
+'''
+
+
+def test_memory_both_children_need_at_once_is_judged_alone(tmp_path, monkeypatch):
+    """Both children share one budget. Beside the runner, the executor's run meets it first (the
+    runner is charged the executor's idle size, not a program's buffers), and that run is decided
+    again alone: no case is MLE, since neither child alone passes the limit."""
+    from conftest import make_test_bundle
+    from grader.problem import load_problem
+    problem = load_problem(make_test_bundle(tmp_path / "b", memory_mb=1000))
+    sub = tmp_path / "hungry.py"
+    sub.write_bytes(HUNGRY)
+    statuses: list[str] = []
+    real_run = programs.Executor._run
+
+    def spy(self, case, program, limit):
+        got = real_run(self, case, program, limit)
+        statuses.append(got.status)
+        return got
+    monkeypatch.setattr(programs.Executor, "_run", spy)
+    monkeypatch.setattr(execute, "cpus_available", lambda: 2)
+    v = grade(problem, sub, "public")
+    assert [(c.id, c.verdict) for c in v.cases] == [(c.id, "AC") for c in v.cases], \
+        [(c.id, c.verdict, c.message) for c in v.cases]
+    assert "memory" in statuses, statuses      # the overflow did happen, beside the runner
