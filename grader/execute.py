@@ -4,7 +4,9 @@ The runner loads the submission once and exports every case's program; after a c
 a limit its tree is killed and a fresh runner takes the remaining cases. Its answers count only when
 it ends cleanly: a runner that dies, whatever it sent before (a forked grandchild can write frames),
 has its in-progress case judged RTE and its other answers asked again of a fresh runner. The executor
-(programs.py) starts beside it, imports JAX while the runner loads, and afterwards runs each program.
+(programs.py) starts beside it, imports JAX while the runner loads, and runs each program: as it
+arrives where the grading has two CPUs (speculatively: it counts only for a runner that ends cleanly),
+else after the runner.
 
 Time (README, "Time limits"): a per-case limit for each child, and one total budget for the whole
 submission, so any submission gets its verdict within `total_time_s` plus the grader's own overhead.
@@ -90,7 +92,7 @@ def run(problem: Problem, source: bytes, cases: list[dict], *, isolation: Isolat
             Sandbox(limits, rbox.isolation, cache=warm_cache or jax_cache_dir(), secrets_root=problem.root,
                     cache_writable=warm_cache is not None) as ebox:
         ex = Execution(isolation=rbox.isolation)
-        executor = Executor(ebox, ex, max_elements, budget_end, other_memory=SampledPss(rbox))
+        executor = Executor(ebox, ex, max_elements, budget_end, other_memory=SampledPss(rbox, every=0.25))
         executor.start()
         if cpus_available() >= 2:        # a CPU for each child: programs run while the runner exports
             executor.speculate()
@@ -105,8 +107,10 @@ def run(problem: Problem, source: bytes, cases: list[dict], *, isolation: Isolat
                 executor.end_speculation(order)
                 executor.run_all(order)
         finally:
-            executor.cancel()            # the thread, if anything above ended early
-            executor.close()
+            try:
+                executor.cancel()        # the thread, if anything above ended early
+            finally:
+                executor.close()
         ex.peak_memory = max(ex.peak_memory, ebox.memory_peak() or 0)
         if ex.load is not None or ex.judge_error is not None:
             for c in cases:

@@ -31,19 +31,18 @@ from .sandbox import Sandbox
 
 class SampledPss:
     """What a sandbox's tree holds, for the other child's memory budget: PSS (the libraries both map
-    count once between them), looked at once a second, and only while `idle()` says so: a tree busy
-    with a program is charged its idle size, so that when both children together pass the limit it
-    is the speculative run (run again alone) that meets it, never the runner's export."""
+    count once between them), looked at every `every` seconds while `live()` says so, else the last
+    look stands."""
 
-    def __init__(self, box: Sandbox, idle: Callable[[], bool] = lambda: True):
-        self.box, self.idle, self._pss, self._at = box, idle, 0, -1.0
+    def __init__(self, box: Sandbox, live: Callable[[], bool] = lambda: True, every: float = 1.0):
+        self.box, self.live, self.every, self._pss, self._at = box, live, every, 0, -1.0
+
+    def sample(self) -> None:
+        self._pss, self._at = (pss_bytes(self.box.tree_pids()) if self.box.child else 0), time.monotonic()
 
     def __call__(self) -> int:
-        if self.box.child is None:
-            return 0
-        now = time.monotonic()
-        if now - self._at >= 1.0 and self.idle():
-            self._pss, self._at = (pss_bytes(self.box.tree_pids()) if self.box.child else 0), now
+        if self.live() and time.monotonic() - self._at >= self.every:
+            self.sample()
         return self._pss
 
 
@@ -60,8 +59,10 @@ class Executor:
         self.watch: Watch | None = None
         self.input_fd: int | None = None
         self.ready = False
-        self.busy = False                        # a request is being run
-        self.memory_bytes = SampledPss(box, lambda: not self.busy)
+        # The runner is charged what an idle executor holds (as when the executor only waits for it):
+        # sampled until the first program runs, then frozen, whatever the programs leave behind.
+        self._ran = False
+        self.memory_bytes = SampledPss(box, lambda: not self._ran)
         self._error: BaseException | None = None  # what ended the thread, raised in the caller's
         self.known: dict[tuple[str, bytes], Outcome] = {}
         self._queue: Queue | None = None
@@ -70,6 +71,7 @@ class Executor:
         self._alone_at: float | None = None      # from then on the runner is gone: a run is alone
         self.tried_once: set[str] = set()        # cases whose first (speculative) run timed out
         self._off = self._cancelled = False
+        self._starter: int | None = None          # the thread that started the current executor
 
     # -- speculation (a thread, while the runner exports) ----------------------------------------
     def speculate(self) -> None:
@@ -98,12 +100,12 @@ class Executor:
             if self._off or key in self.known or (self._wanted is not None and key not in self._wanted) \
                     or time.monotonic() >= self.budget_end or len(program) > MAX_PROGRAM:
                 continue
+            alone = self._alone_at is not None and time.monotonic() >= self._alone_at
             if self.watch is None:
                 self.start()
-            if not self.ready and not self._await_ready():
-                self._off = True
-                continue
-            alone = self._alone_at is not None and time.monotonic() >= self._alone_at
+            if not self.ready and not self._await_ready(judge=alone):
+                self._off = True          # beside the runner a failed start is no one's fault yet:
+                continue                  # run_all starts an executor alone, and judges that one
             got = self._run(case, program, self.box.limits.case_time_s)
             if self._cancelled:
                 return
@@ -122,25 +124,29 @@ class Executor:
         self._wanted = {_key(c["id"], self.ex.cases[c["id"]].program) for c in order if self._needs_run(c["id"])}
         self._alone_at = time.monotonic()
         self._queue.put(None)
-        self._thread.join()
-        self._thread = None
-        self._raise()
+        self._joined()
+        error, self._error = self._error, None
+        if error is not None:
+            raise error
 
     def cancel(self) -> None:
-        """Stop the thread at once (the grading ends without the executor's runs); no-op when done."""
+        """Stop the thread at once (the grading ends without the executor's runs); no-op when done.
+        Its error, if any, is dropped: what ended the grading early stands."""
         if self._thread is None:
             return
         self._cancelled = True
         self._queue.put(None)
-        self._thread.join()           # its watch and its writes stop within one look (Watch.abort)
-        self._thread = None
+        self._joined()                # its watch and its writes stop within one look (Watch.abort)
         self._cancelled = False
-        self._raise()
+        self._error = None
 
-    def _raise(self) -> None:
-        error, self._error = self._error, None
-        if error is not None:
-            raise error
+    def _joined(self) -> None:
+        self._thread.join()
+        self._thread = None
+        # A child's PR_SET_PDEATHSIG fires when the *thread* that started it ends: an executor the
+        # thread started is about to be killed, so it is stopped now and run_all starts its own.
+        if self.watch is not None and self._starter != threading.get_ident():
+            self._stop()
 
     def start(self) -> None:
         staged = self.box.stage(None, CHILD_DIR, {"role": "executor"}, script="executor.py")
@@ -150,19 +156,25 @@ class Executor:
         finally:
             os.close(read_end)
         self.ex.executors += 1
+        self._starter = threading.get_ident()
         self.watch = Watch(self.box, child, self.max_elements * 8 + (1 << 16), self.box.limits.output_bytes,
                            self.other_memory)
         self.watch.abort = lambda: self._cancelled
         self.ready = False
 
-    def _await_ready(self) -> bool:
+    def _await_ready(self, judge: bool = True) -> bool:
+        """Wait for the executor's `ready`. A failure is the grader's (JE) only when `judge`: the
+        executor started alone, where nothing of the submission's can have disturbed it."""
         got = self.watch.next(min(time.monotonic() + self.box.limits.load_time_s, self.budget_end))
         if isinstance(got, tuple) and got[0]["type"] == "ready":
             self.ready = True
+            if not self._ran:
+                self.memory_bytes.sample()
             return True
-        if not (isinstance(got, Stop) and got.reason == "timeout" and time.monotonic() >= self.budget_end):
+        status = self._stop()
+        if judge and not self._cancelled and \
+                not (isinstance(got, Stop) and got.reason == "timeout" and time.monotonic() >= self.budget_end):
             what = got.reason if isinstance(got, Stop) else f"a {got[0]['type']!r} frame"
-            status = self._stop()
             self.ex.judge_error = f"the executor did not start: {what} ({_describe_exit(status)})"
         return False
 
@@ -184,17 +196,14 @@ class Executor:
         """Run every case whose runner answer carries a program, smallest first (the runner's order);
         a program the thread already ran for that answer keeps its result."""
         retried: set[str] = set(self.tried_once)
-        queue = []
-        for c in order:
-            if self._needs_run(c["id"]):
-                known = self.known.pop(_key(c["id"], self.ex.cases[c["id"]].program), None)
-                if known is not None:
-                    self._decide(c, known)
-                else:
-                    queue.append(c)
+        queue = [c for c in order if self._needs_run(c["id"])]
         while queue:
             case = queue.pop(0)
             out = self.ex.cases[case["id"]]
+            known = self.known.pop(_key(case["id"], out.program), None)
+            if known is not None:         # in order, so a confirmed time-out dominates as it would alone
+                self._decide(case, known)
+                continue
             if time.monotonic() >= self.budget_end:
                 self._decide(case, Outcome("timeout", why="total", stage="executor"))
                 continue
@@ -242,11 +251,8 @@ class Executor:
         request = encode_frame({"type": "run", "id": case["id"], "hidden": case["hidden"], "T": case["T"],
                                 "x": case["x"], "max_elements": self.max_elements, "nbytes": len(program)},
                                program)
-        self.busy = True
-        try:
-            return self._request(case, request, limit)
-        finally:
-            self.busy = False
+        self._ran = True
+        return self._request(case, request, limit)
 
     def _request(self, case: dict, request: bytes, limit: float) -> Outcome:
         start = time.monotonic()

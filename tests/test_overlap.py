@@ -110,3 +110,55 @@ def test_memory_both_children_need_at_once_is_judged_alone(tmp_path, monkeypatch
     assert [(c.id, c.verdict) for c in v.cases] == [(c.id, "AC") for c in v.cases], \
         [(c.id, c.verdict, c.message) for c in v.cases]
     assert "memory" in statuses, statuses      # the overflow did happen, beside the runner
+
+
+class _Box:
+    """Just enough of a Sandbox for Executor's bookkeeping, with no child process."""
+    child = None
+
+    class limits:
+        case_time_s, load_time_s = 1.0, 1.0
+
+    def kill(self):
+        return 0
+
+    def tree_pids(self):
+        return set()
+
+
+def _executor(cases: dict) -> programs.Executor:
+    import time
+    ex = execute.Execution(isolation="process", cases=cases)
+    return programs.Executor(_Box(), ex, 64, time.monotonic() + 60)
+
+
+def test_a_speculative_result_is_dominated_as_it_would_be_alone(monkeypatch):
+    """B's program already ran beside the runner, but A (smaller) times out when run alone: B is
+    TLE by dominance, as in the sequential order, not the speculative result."""
+    from grader.execute import Outcome
+    a, b = {"id": "A", "hidden": 4, "T": 5}, {"id": "B", "hidden": 8, "T": 10}
+    cases = {c["id"]: Outcome("result", 0.1, program=c["id"].encode() * 8) for c in (a, b)}
+    executor = _executor(cases)
+    executor.known[programs._key("B", cases["B"].program)] = Outcome("result", 0.2, data=b"x")
+    executor.watch, executor.ready = object(), True
+    monkeypatch.setattr(programs.Executor, "_run", lambda self, case, program, limit: Outcome("timeout", limit))
+    executor.run_all([a, b])
+    assert executor.ex.cases["A"].status == "timeout" and executor.ex.cases["A"].why == ""
+    assert executor.ex.cases["B"].status == "timeout" and executor.ex.cases["B"].why == "dominated"
+
+
+def test_an_executor_that_fails_to_start_beside_the_runner_is_nobodys_fault_yet():
+    """Beside the runner (a submission's memory, its processes) a start that fails is retried alone
+    by run_all; only a start that fails alone is the grader's (JE)."""
+    from grader.channel import Stop
+
+    class Watch:
+        peak = 0
+
+        def next(self, deadline):
+            return Stop("memory")
+    for judge, expected in ((False, None), (True, "the executor did not start: memory (exited with status 0)")):
+        executor = _executor({})
+        executor.watch = Watch()
+        assert executor._await_ready(judge=judge) is False
+        assert executor.ex.judge_error == expected and executor.watch is None
