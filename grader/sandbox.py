@@ -196,6 +196,7 @@ class Sandbox(TreeWatch):
         os.close(result_w)
         os.close(out_w)
         self.child = Child(proc, result_r, out_r, self.uid, self.cgroup, cgroup_oom_count(self.cgroup))
+        self.oom_killed = False
         self._pss = (0.0, 0, 0)
         return self.child
 
@@ -269,6 +270,7 @@ class Sandbox(TreeWatch):
         if child.proc.poll() is None:
             child.proc.kill()        # our own unreaped child: its pid cannot belong to anyone else
         code = child.proc.wait()
+        self.oom_killed = self.hit_memory_limit()    # read while the child is still ours
         if child.uid is not None:    # the tree's dead, reparented here (after the wait: never the child's own status)
             reap_orphans(child.uid)
         for fd in (child.result_fd, child.output_fd):

@@ -17,6 +17,7 @@ PSS_EVERY = 1.0                # s between PSS confirmations while RSS alone is 
 class TreeWatch:
     """What the execute loop asks of a Sandbox while its child runs."""
     _pss: tuple[float, int, int] = (0.0, 0, 0)     # (when, rss then, pss then): the last PSS look
+    oom_killed = False                               # the last child's tree met the cgroup's limit
 
     def tree_pids(self) -> set[int]:
         """Every process of the child: by owner when a slot uid is held, else by ancestry."""
@@ -57,8 +58,12 @@ class TreeWatch:
         return cgroup_peak(self.cgroup) if self.cgroup is not None else None
 
     def hit_memory_limit(self) -> bool:
+        """Whether the memory cgroup OOM-killed in the current child's tree, or, once it is gone, in
+        the last one's (kill() records it: a tree that died of it reads as stopped, not crashed)."""
         child = self.child
-        return child is not None and cgroup_oom_count(child.cgroup) > child.oom_base
+        if child is None:
+            return self.oom_killed
+        return cgroup_oom_count(child.cgroup) > child.oom_base
 
     def scratch_usage(self) -> tuple[int, int]:
         """(bytes, entries) the child wrote outside a bounded tmpfs: its scratch folders and, when it
