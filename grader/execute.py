@@ -234,8 +234,9 @@ def _run_child(box: Sandbox, job: dict, ex: Execution, budget_end: float, max_pa
             return None, Outcome("crash", detail=detail)
         else:
             stop = Stop("garbage", f"an unexpected {kind!r} frame while {phase} {case_id or ''}".rstrip())
+    elapsed = time.monotonic() - phase_start     # until the grader stopped it: cleanup is the grader's
     status = _end(box, watch, ex)
-    outcome = _stopped(stop, status, box, watch, time.monotonic() - phase_start, budget_end)
+    outcome = _stopped(stop, status, box, watch, elapsed, budget_end)
     if phase == "hello":
         if not (outcome.status == "timeout" and time.monotonic() >= budget_end):
             ex.judge_error = f"the runner stopped before it started: {outcome.detail or outcome.status}"

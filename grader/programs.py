@@ -294,8 +294,8 @@ class Executor:
 
     def _failed(self, stop: Stop, start: float) -> Outcome:
         """The executor died or was stopped on this program: the case's outcome, and a fresh one next."""
-        watch = self.watch
+        watch, elapsed = self.watch, time.monotonic() - start   # the grader's cleanup is not the case's
         status = self._stop()
-        out = _stopped(stop, status, self.box, watch, time.monotonic() - start, self.budget_end)
+        out = _stopped(stop, status, self.box, watch, elapsed, self.budget_end)
         out.stage = "executor"
         return out
