@@ -36,6 +36,12 @@ def _graded(path, problem, monkeypatch, cpus: int) -> tuple[dict, list[int]]:
 def test_overlap_changes_no_verdict(path, test_problem, monkeypatch):
     alone, known_alone = _graded(path, test_problem, monkeypatch, 1)
     overlapped, known_overlapped = _graded(path, test_problem, monkeypatch, 2)
+    if path.name.startswith("hostile_"):
+        # Whether the grader reads the forked child's frames before it sees the runner's death is a
+        # race the submission itself runs (it says "died during the case" or "died after answering"
+        # either way, in either mode): only the messages may differ.
+        for d in (alone, overlapped):
+            d["cases"] = [(cid, verdict) for cid, verdict, _message in d["cases"]]
     assert overlapped == alone
     assert known_alone == [0]                      # one CPU: nothing ran beside the runner
     if path.name in ("solution.py", "hostile_forked_programs.py"):
