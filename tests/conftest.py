@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import io
+import os
 import shutil
 from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
@@ -10,7 +11,14 @@ import pytest
 import yaml
 
 from grader import BUNDLE_ROOT
+from grader.isolation import cpus_available
 from grader.problem import Problem, load_problem
+
+# Parallel test workers share the machine as batch's workers do: each grading gets its share of the
+# CPUs (GRADER_CPUS, programs.py's overlap needs two), so timing bounds are not met on a machine
+# oversubscribed by the suite itself. test_overlap.py drives the overlap explicitly.
+if os.environ.get("PYTEST_XDIST_WORKER_COUNT", "").isdigit():
+    os.environ.setdefault("GRADER_CPUS", str(max(1, cpus_available() // int(os.environ["PYTEST_XDIST_WORKER_COUNT"]))))
 
 ROOT = BUNDLE_ROOT
 SUBMISSIONS = ROOT / "tests" / "submissions"
