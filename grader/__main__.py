@@ -10,24 +10,19 @@ import sys
 import time
 from pathlib import Path
 
-from . import GraderError, UsageError
+from . import GraderError, Parser, UsageError
 
 FORMATS = ("native", "gradescope", "prairielearn")
 # Commands with their own parser, and the module whose main(argv, problem_path) runs them
-# (`report` is the class report; grader/report.py is the terminal report of one verdict).
-DELEGATED = {"batch": "batch", "slurm": "slurm", "merge": "merge", "validate": "validate",
-             "report": "classreport"}
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # one line, exit 2, no usage dump
-        raise UsageError(f"{self.prog}: {message} (see --help)")
+# (`report` is the class report; grader/judge/report.py is the terminal report of one verdict).
+DELEGATED = {"batch": "fleet.batch", "slurm": "fleet.slurm", "merge": "fleet.merge",
+             "validate": "instructor.validate", "report": "fleet.classreport"}
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="python -m grader", description=__doc__.splitlines()[0])
+    p = Parser(prog="python -m grader", description=__doc__.splitlines()[0])
     p.add_argument("--problem", type=Path, default=None, help="problem.yaml to use (default: the bundle's)")
-    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    sub = p.add_subparsers(dest="command", required=True, parser_class=Parser)
     g = sub.add_parser("grade", help="grade one submission (.py, .ipynb, or a folder holding one)")
     g.add_argument("submission")
     g.add_argument("--json", metavar="PATH", help="write the verdict JSON here ('-' for stdout)")
@@ -89,11 +84,11 @@ def _dispatch(args: argparse.Namespace) -> int:
         return module.main(args.rest, problem_path=args.problem)
     problem = load_problem(args.problem)
     if args.command == "regen":
-        from .cases import regen
+        from .instructor.regen import regen
         for path in regen(problem, isolation=args.isolation):
             print(f"wrote {path}")
     if args.command in ("regen", "warm"):
-        from .warm import warm
+        from .instructor.warm import warm
         w = warm(problem, getattr(args, "cache", None), reuse=getattr(args, "reuse", False))
         if w.reused:
             print(f"reused the warm of {w.cache}: {w.entries} entries (same bundle and environment)")
@@ -102,7 +97,7 @@ def _dispatch(args: argparse.Namespace) -> int:
               f"{w.compiled_cases} cases compiled, {w.seconds:.1f} s")
         return 0
     from .grade import grade
-    from .report import render_text
+    from .judge.report import render_text
     if args.command == "check":
         v = grade(problem, args.solution, "public", args.isolation)
         _print(sys.stdout, render_text(v, show_output=True))
@@ -147,7 +142,7 @@ def _print(stream, text: str) -> None:
 
 
 def render_formatted(v, problem, fmt: str) -> str:
-    from .verdict import render
+    from .judge.verdict import render
     if fmt == "native":
         return render(v)
     import importlib

@@ -16,65 +16,21 @@ a row died on their first case the remaining cases are not run.
 """
 from __future__ import annotations
 
-import signal
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
 
-from . import BUNDLE_ROOT
-from .channel import Stop, Watch
-from .jaxcache import jax_cache_dir
+from .host.channel import Stop, Watch
+from .host.isolation import cpus_available
+from .host.jaxcache import jax_cache_dir
+from .host.sandbox import Isolation, Sandbox
+from .outcome import (CHILD_DIR, MAX_PROGRAM, OVERSIZE_FACTOR, RETRY_MARGIN, Execution, Outcome, describe_exit,
+                      dominate, stopped)
 from .problem import Problem
-from .isolation import cpus_available
-from .sandbox import Isolation, Sandbox
+from .programs import Executor, SampledPss
 from .text import OUTPUT_LIMIT, safe
 
-Status = Literal["result", "error", "timeout", "memory", "output", "crash", "garbage", "scratch", "not_run"]
-OVERSIZE_FACTOR = 64   # a result over this many times (hidden,) elements is judged by its header alone
-CHILD_DIR = BUNDLE_ROOT / "grader" / "child"
-MAX_PROGRAM = 4 << 20
-RETRY_MARGIN = 1.5     # a time-out is confirmed by one retry with this much more time
 CRASH_RUN = 3          # runners in a row that die on their first case end the run
 EXIT_WAIT_S = 5.0      # a runner that said done must exit (status 0) within this
-MEMORY_HINTS = ("bad_alloc", "out of memory", "Cannot allocate memory", "RESOURCE_EXHAUSTED",
-                "MemoryError", "failed to allocate")
-
-
-@dataclass
-class Outcome:
-    """What happened in one phase (loading, a case) as the grader saw it."""
-    status: Status
-    time_s: float | None = None
-    header: dict | None = None         # the values' header (the executor's, or the runner's plain call)
-    data: bytes | None = None
-    error: dict | None = None          # a child's description of an exception
-    detail: str = ""                   # what the grader itself observed (signal, limit, exit status)
-    program: bytes | None = None       # the exported program the runner sent
-    observed: dict | None = None       # the runner's evidence (observe.py)
-    structure: dict | None = None      # the executor's verified structure of the program
-    fallback: str | None = None        # why the function could not be exported (its values are the runner's)
-    module_run: Outcome | None = None  # fallback: the executor's run of the exported Module
-    stage: str = "runner"              # which child the outcome comes from
-    settings: dict | None = None       # the runner's JAX settings after the case (a flip shows here)
-    why: str = ""                      # a code for how the grader decided it without a result:
-                                       # "total" (budget), "dominated" (by `detail`), "crash_run", "died_after"
-
-
-@dataclass
-class Execution:
-    isolation: Isolation
-    load: Outcome | None = None        # None: loaded fine (in every child)
-    cases: dict[str, Outcome] = field(default_factory=dict)
-    settings: dict | None = None       # JAX settings right after loading
-    module: dict | None = None         # the runner's look at the Module class (observe.py)
-    output_head: str = ""
-    output_bytes: int = 0
-    children: int = 0
-    executors: int = 0
-    peak_memory: int = 0
-    judge_error: str | None = None
-    load_time_s: float | None = None
 
 
 def run(problem: Problem, source: bytes, cases: list[dict], *, isolation: Isolation | None = None,
@@ -83,7 +39,6 @@ def run(problem: Problem, source: bytes, cases: list[dict], *, isolation: Isolat
     JudgeError escapes only when a sandbox itself cannot work. `warm_cache`: trusted code only (the
     reference, by `warm`): the executor writes JAX's compilation cache there. `extra_job`: keys for
     the runner's job (`function`: another entry point, for validate's probes)."""
-    from .programs import Executor, SampledPss
     limits = problem.limits
     budget_end = time.monotonic() + limits.total_time_s
     max_elements = max((c["hidden"] for c in cases), default=1) * OVERSIZE_FACTOR
@@ -174,13 +129,6 @@ def _runners(box: Sandbox, source: bytes, job: dict, order: list[dict], ex: Exec
         pending = [c for c in pending if c["id"] not in ex.cases]
 
 
-def dominate(pending: list[dict], spec: dict, cases: dict[str, Outcome]) -> None:
-    """A confirmed time-out decides the cases at least as large in both H and T."""
-    for c in pending:
-        if c["id"] not in cases and c["hidden"] >= spec["hidden"] and c["T"] >= spec["T"]:
-            cases[c["id"]] = Outcome("timeout", detail=spec["id"], why="dominated")
-
-
 def _run_child(box: Sandbox, job: dict, ex: Execution, budget_end: float, max_payload: int,
                answered: dict[str, Outcome], more_memory, offer) -> tuple[str | None, Outcome] | None:
     """Run one runner until it is done or stopped. None: it ended cleanly after `done` (its answers
@@ -230,13 +178,13 @@ def _run_child(box: Sandbox, job: dict, ex: Execution, budget_end: float, max_pa
             _end(box, watch, ex)
             if code == 0:
                 return None
-            detail = _describe_exit(code) if code is not None else "it did not exit after finishing"
+            detail = describe_exit(code) if code is not None else "it did not exit after finishing"
             return None, Outcome("crash", detail=detail)
         else:
             stop = Stop("garbage", f"an unexpected {kind!r} frame while {phase} {case_id or ''}".rstrip())
     elapsed = time.monotonic() - phase_start     # until the grader stopped it: cleanup is the grader's
     status = _end(box, watch, ex)
-    outcome = _stopped(stop, status, box, watch, elapsed, budget_end)
+    outcome = stopped(stop, status, box, watch, elapsed, budget_end)
     if phase == "hello":
         if not (outcome.status == "timeout" and time.monotonic() >= budget_end):
             ex.judge_error = f"the runner stopped before it started: {outcome.detail or outcome.status}"
@@ -269,36 +217,5 @@ def _end(box: Sandbox, watch: Watch, ex: Execution) -> int | None:
         ex.output_head += watch.output_head
     ex.peak_memory = max(ex.peak_memory, watch.peak)
     return status
-
-
-def _stopped(stop: Stop, status: int | None, box: Sandbox, watch: Watch, elapsed: float,
-             budget_end: float) -> Outcome:
-    """The outcome of a child that was stopped or died, from what the grader itself observed."""
-    reason = {"timeout": "timeout", "memory": "memory", "output": "output", "garbage": "garbage",
-              "scratch": "scratch"}.get(stop.reason)
-    tail = watch.tail.decode("utf-8", "replace")
-    # An allocation abort says so on stderr, but so could the submission's own prints: the text
-    # counts only for a death by signal (abort, segfault), never for a chosen exit status.
-    by_signal = status is not None and (status < 0 or status > 128)
-    if reason is None and (box.hit_memory_limit() or (by_signal and any(h in tail for h in MEMORY_HINTS))):
-        reason = "memory"
-    if reason is None and status in (-signal.SIGXCPU, 128 + signal.SIGXCPU):
-        reason = "timeout"
-    total = reason == "timeout" and time.monotonic() >= budget_end
-    return Outcome(reason or "crash", time_s=elapsed, why="total" if total else "",
-                   detail=stop.detail if reason == "garbage" else _describe_exit(status))
-
-
-def _describe_exit(status: int | None) -> str:
-    if status is None:
-        return "no process"
-    if status < 0 or status > 128:
-        num = -status if status < 0 else status - 128
-        try:
-            name = signal.Signals(num).name
-        except ValueError:
-            name = f"signal {num}"
-        return f"killed by {name}"
-    return f"exited with status {status}"
 
 

@@ -15,18 +15,19 @@ from functools import lru_cache
 from pathlib import Path
 
 from . import BUNDLE_ROOT, GraderError, UsageError
-from .cases import Golden, GoldenCase, job_cases, library_versions, load_golden
-from .compare import Judged, clip, judge, to_case_verdict
-from .checks import decide
-from .drift import guard
-from .execute import Outcome, run
-from .feedback import Diagnosis, dedupe, hint_for_case, hints_for_error, hints_for_settings, output_excerpt
+from .judge.cases import Golden, GoldenCase, job_cases, library_versions, load_golden
+from .judge.compare import Judged, clip, judge, to_case_verdict
+from .judge.checks import decide
+from .judge.drift import guard
+from .execute import run
+from .outcome import Outcome
+from .judge.feedback import Diagnosis, dedupe, hint_for_case, hints_for_error, hints_for_settings, output_excerpt
 from .problem import Problem
-from .reasons import Found, Reason, found
+from .judge.reasons import Found, Reason, found
 from .submission import PATH_LIMIT, Source, resolve
 from .text import safe
-from .variants import for_grading
-from .verdict import CaseVerdict, CheckVerdict, Verdict, case_points, check_points, top_level
+from .judge.variants import for_grading
+from .judge.verdict import CaseVerdict, CheckVerdict, Verdict, case_points, check_points, top_level
 
 SETS = {"public": ("public",), "hidden": ("hidden",), "all": ("public", "hidden")}
 LOAD_VERDICT = {"error": "CE", "crash": "CE", "garbage": "CE", "timeout": "TLE", "memory": "MLE",
@@ -46,7 +47,7 @@ def bundle_fingerprint(root: Path = BUNDLE_ROOT) -> str:
 
 
 def environment(isolation: str) -> dict:
-    from .landlock import abi       # uid children run under Landlock exactly when the kernel has it
+    from .host.landlock import abi       # uid children run under Landlock exactly when the kernel has it
     return {"python": platform.python_version(), "isolation": isolation,
             "landlock": abi() if isolation == "uid" else None, **library_versions()}
 
@@ -72,7 +73,7 @@ def grade(problem: Problem, path: str | Path, sets: str = "all", isolation: str 
 
 def _level(isolation: str | None) -> str:
     """The isolation level a verdict reports when grading stopped before a sandbox started."""
-    from .isolation import probe
+    from .host.isolation import probe
     try:
         return isolation or probe()
     except Exception:  # noqa: BLE001 - a verdict must still be written

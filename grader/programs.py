@@ -23,10 +23,10 @@ import time
 from queue import Queue
 from typing import Callable
 
-from .channel import Stop, Watch, encode_frame
-from .execute import CHILD_DIR, MAX_PROGRAM, RETRY_MARGIN, Execution, Outcome, _describe_exit, _stopped, dominate
-from .proctree import pss_bytes
-from .sandbox import Sandbox
+from .host.channel import Stop, Watch, encode_frame
+from .outcome import CHILD_DIR, MAX_PROGRAM, RETRY_MARGIN, Execution, Outcome, describe_exit, dominate, stopped
+from .host.proctree import pss_bytes
+from .host.sandbox import Sandbox
 
 
 class SampledPss:
@@ -175,7 +175,7 @@ class Executor:
         if judge and not self._cancelled and \
                 not (isinstance(got, Stop) and got.reason == "timeout" and time.monotonic() >= self.budget_end):
             what = got.reason if isinstance(got, Stop) else f"a {got[0]['type']!r} frame"
-            self.ex.judge_error = f"the executor did not start: {what} ({_describe_exit(status)})"
+            self.ex.judge_error = f"the executor did not start: {what} ({describe_exit(status)})"
         return False
 
     def _stop(self) -> int | None:
@@ -296,6 +296,6 @@ class Executor:
         """The executor died or was stopped on this program: the case's outcome, and a fresh one next."""
         watch, elapsed = self.watch, time.monotonic() - start   # the grader's cleanup is not the case's
         status = self._stop()
-        out = _stopped(stop, status, self.box, watch, elapsed, self.budget_end)
+        out = stopped(stop, status, self.box, watch, elapsed, self.budget_end)
         out.stage = "executor"
         return out

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import UsageError
-from .reasons import Found, Reason, found
+from .judge.reasons import Found, Reason, found
 from .text import LINE_LIMIT, safe
 
 PATH_LIMIT = 1000

@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from grader import BUNDLE_ROOT
-from grader.isolation import cpus_available
+from grader.host.isolation import cpus_available
 from grader.problem import Problem, load_problem
 
 # Parallel test workers share the machine as batch's workers do: each grading gets its share of the

@@ -11,8 +11,8 @@ import pytest
 from conftest import run_cli
 from grader.adapters import JE_MARK, gradescope, prairielearn
 from grader.problem import load_schema
-from grader.reasons import Reason, found
-from grader.verdict import CaseVerdict, CheckVerdict, Verdict, case_points, check_points
+from grader.judge.reasons import Reason, found
+from grader.judge.verdict import CaseVerdict, CheckVerdict, Verdict, case_points, check_points
 
 SECRET = "INTERNAL-DETAIL-7f3a"     # planted in `internal`: must never appear in a platform file
 

@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 
 from grader import BUNDLE_ROOT
-from grader.batch import discover, shard_of
-from grader.records import read_roster
+from grader.fleet.batch import discover, shard_of
+from grader.fleet.records import read_roster
 from grader.grade import grade
-from grader.records import read_records
+from grader.fleet.records import read_records
 from grader import UsageError
 
 from conftest import run_cli

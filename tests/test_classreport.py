@@ -12,8 +12,8 @@ import pytest
 import yaml
 
 from grader import BUNDLE_ROOT
-from grader.classreport import stats
-from grader.records import csv_text
+from grader.fleet.classreport import stats
+from grader.fleet.records import csv_text
 
 from conftest import run_cli
 
@@ -132,7 +132,7 @@ def test_item_analysis_flags_items_everyone_passes_and_finds_the_discriminating_
 
 
 def test_items_everyone_passes_or_fails_are_flagged():
-    from grader.classreport.load import _submission
+    from grader.fleet.classreport.load import _submission
     recs = [r for r in class_records() if r["key"] != "rte.py"]
     for r in recs:                 # and a check nobody passes
         r["verdict"]["checks"][2]["passed"] = False
@@ -199,7 +199,7 @@ def test_operator_mistakes_are_one_line_and_exit_2(tmp_path, monkeypatch):
 
 
 def _sources(*folders: str):
-    from grader.classreport.similarity import Source, read_sources
+    from grader.fleet.classreport.similarity import Source, read_sources
     out = []
     for folder in folders:
         root = SIM / folder
@@ -210,7 +210,7 @@ def _sources(*folders: str):
 
 
 def test_near_copies_rank_above_every_pair_of_independent_solutions():
-    from grader.classreport.similarity import screen
+    from grader.fleet.classreport.similarity import screen
     sources = _sources("independent", "copies")
     sc = screen(sources, (BUNDLE_ROOT / "starter" / "solution.py").read_text())
     family = {"independent/dana_verbose.py"} | {s.key for s in sources if s.key.startswith("copies/")}
@@ -222,7 +222,7 @@ def test_near_copies_rank_above_every_pair_of_independent_solutions():
 
 
 def test_screening_reads_text_only_skips_links_and_escapes_code(tmp_path):
-    from grader.classreport.similarity import read_sources, screen
+    from grader.fleet.classreport.similarity import read_sources, screen
     hostile = "def lax_scan_in_module(seed, x, hidden, T):\n    return '</pre><script>alert(1)</script>'\n"
     (tmp_path / "a.py").write_text(hostile * 3)
     (tmp_path / "b.py").write_text(hostile * 3 + "# mine\n")

@@ -4,11 +4,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from grader.cases import GoldenCase
-from grader.compare import ACCEPTED_FLOATS, band, band_text, judge, within_tolerance
-from grader.execute import Outcome
+from grader.judge.cases import GoldenCase
+from grader.judge.compare import ACCEPTED_FLOATS, band, band_text, judge, within_tolerance
+from grader.outcome import Outcome
 from grader.problem import CaseSpec
-from grader.reasons import Reason
+from grader.judge.reasons import Reason
 
 RTOL, ATOL = 1e-4, 1e-5
 EXPECTED = np.array([0.5, -0.25, 1e-3, 0.0], dtype=np.float32)

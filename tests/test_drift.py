@@ -1,4 +1,4 @@
-"""The environment-drift guard (grader/drift.py) and deterministic `make regen`.
+"""The environment-drift guard (grader/judge/drift.py) and deterministic `make regen`.
 
 Golden files "made elsewhere" are simulated for real: the reference is run with
 jax_threefry_partitionable=False (a setting that changes W) and its values are written with a
@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 
 from conftest import run_cli
-from grader.cases import environment_fingerprint, job_cases, load_golden
-from grader.drift import canary_cases, differences
+from grader.judge.cases import environment_fingerprint, job_cases, load_golden
+from grader.judge.drift import canary_cases, differences
 from grader.execute import run
 from grader.grade import grade
 from grader.problem import load_problem

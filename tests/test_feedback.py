@@ -10,16 +10,16 @@ import pytest
 import yaml
 
 from grader import UsageError
-from grader.cases import load_golden
-from grader.compare import TRUNCATED, Judged, clip
-from grader.feedback import Diagnosis, hints_for_error, hints_for_settings, output_excerpt
+from grader.judge.cases import load_golden
+from grader.judge.compare import TRUNCATED, Judged, clip
+from grader.judge.feedback import Diagnosis, hints_for_error, hints_for_settings, output_excerpt
 from grader.grade import grade
 from grader.problem import load_problem
-from grader.report import render_text
+from grader.judge.report import render_text
 from grader.child.common import PINNED
-from grader.reasons import Reason, found
-from grader.variants import LABELS, Variants
-from grader.verdict import render
+from grader.judge.reasons import Reason, found
+from grader.judge.variants import LABELS, Variants
+from grader.judge.verdict import render
 
 from conftest import ROOT, SUBMISSIONS
 
@@ -155,7 +155,7 @@ def test_clip_and_excerpt_mark_what_they_cut():
 
 
 def _case(cid: str, hidden: int = 3, case_set: str = "public"):
-    from grader.cases import GoldenCase
+    from grader.judge.cases import GoldenCase
     from grader.problem import CaseSpec
     return GoldenCase(CaseSpec(cid, case_set, 1, hidden, 2, 1), np.zeros(hidden, np.float32),
                       np.full(hidden, 0.5, np.float32))

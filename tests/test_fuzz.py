@@ -23,13 +23,14 @@ from hypothesis import strategies as st
 from conftest import SUBMISSIONS, run_cli
 from grader import grade as grade_module
 from grader.adapters import gradescope, prairielearn
-from grader.cases import load_golden
-from grader.channel import Frames
-from grader.execute import Execution, Outcome, _answer
-from grader.report import render_text
+from grader.judge.cases import load_golden
+from grader.host.channel import Frames
+from grader.execute import _answer
+from grader.outcome import Execution, Outcome
+from grader.judge.report import render_text
 from grader.text import OUTPUT_LIMIT, safe
-from grader.variants import for_grading
-from grader.verdict import MAX_HINT, render
+from grader.judge.variants import for_grading
+from grader.judge.verdict import MAX_HINT, render
 
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "20"))
 # Any code point, lone surrogates and control characters included.

@@ -24,13 +24,13 @@ from pathlib import Path
 import pytest
 from conftest import ROOT, SUBMISSIONS, one_case_bundle
 
-from grader import sandbox
-from grader.execute import RETRY_MARGIN
+from grader.host import sandbox
+from grader.outcome import RETRY_MARGIN
 from grader.grade import grade
-from grader.isolation import UID_RANGE
+from grader.host.isolation import UID_RANGE
 from grader.problem import Problem, load_problem
-from grader.proctree import SHARED_SCRATCH
-from grader.verdict import render
+from grader.host.proctree import SHARED_SCRATCH
+from grader.judge.verdict import render
 
 LEVELS = ("bwrap", "uid")
 LIMITS = {"load_time_s": 15, "case_time_s": 4, "total_time_s": 60, "memory_mb": 900,
@@ -280,7 +280,7 @@ GRADE_AND_MEASURE = """
 import json, resource, sys
 from grader.grade import grade
 from grader.problem import load_problem
-from grader.verdict import render
+from grader.judge.verdict import render
 v = json.loads(render(grade(load_problem(sys.argv[1]), sys.argv[2], "public", sys.argv[3])))
 print(json.dumps({"verdict": v["verdict"], "cases": [c["verdict"] for c in v["cases"]],
                   "grader_maxrss_mb": int(next(l for l in open('/proc/self/status') if l.startswith('VmHWM')).split()[1]) / 1024}))

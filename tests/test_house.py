@@ -53,3 +53,70 @@ def test_the_grader_process_never_imports_jax(tmp_path):
     out = subprocess.run([sys.executable, "-c", code], cwd=BUNDLE_ROOT, capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]"
+
+
+def _module_name(path: Path) -> str:
+    parts = list(path.relative_to(BUNDLE_ROOT).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _graph() -> dict[str, set[str]]:
+    """grader's modules (the child package apart: it is its own world) -> the grader modules each
+    imports, anywhere in the file (a function-level import is still an edge)."""
+    files = {_module_name(p): p for p in GRADER.rglob("*.py") if CHILD not in p.parents and p.parent != CHILD}
+    graph: dict[str, set[str]] = {m: set() for m in files}
+    for mod, path in files.items():
+        package = mod if path.name == "__init__.py" else mod.rpartition(".")[0]
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            targets = []
+            if isinstance(node, ast.ImportFrom):
+                base = package.split(".")
+                base = base[:len(base) - node.level + 1] if node.level else []
+                stem = ".".join(base + ([node.module] if node.module else []))
+                targets = [stem] + [f"{stem}.{a.name}" for a in node.names]
+            elif isinstance(node, ast.Import):
+                targets = [a.name for a in node.names]
+            for t in targets:
+                if t in files and t != mod:
+                    graph[mod].add(t)
+    return graph
+
+
+def test_the_grader_package_has_no_import_circle():
+    graph = _graph()
+    # A package's __init__ importing its own submodules lazily (a facade) is no circle of the house:
+    # what must never happen is two stages that need each other.
+    state: dict[str, int] = {}
+    cycles = []
+
+    def visit(m: str, stack: list[str]) -> None:
+        state[m] = 1
+        for n in sorted(graph[m]):
+            if n.startswith(m + "."):
+                continue
+            if state.get(n) == 1:
+                cycles.append(stack[stack.index(n):] + [n] if n in stack else [m, n])
+            elif n not in state:
+                visit(n, stack + [n])
+        state[m] = 2
+    for m in sorted(graph):
+        if m not in state:
+            visit(m, [m])
+    assert cycles == []
+
+
+def test_no_private_name_is_used_outside_its_module():
+    bad = []
+    for path in sorted(GRADER.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and (node.level or (node.module or "").startswith("grader")):
+                bad += [(str(path.relative_to(BUNDLE_ROOT)), a.name) for a in node.names
+                        if a.name.startswith("_") and not a.name.startswith("__")]
+    assert bad == []
+
+
+def test_the_top_of_the_package_holds_the_pipeline_only():
+    top = sorted(p.name for p in GRADER.glob("*.py"))
+    assert len(top) <= 12, top
+    assert {p.name for p in GRADER.iterdir() if p.is_dir() and (p / "__init__.py").exists()} == {
+        "adapters", "child", "fleet", "host", "instructor", "judge"}

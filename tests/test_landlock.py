@@ -1,4 +1,4 @@
-"""The `uid` level's file-system allowlist (grader/landlock.py), seen from inside a sandboxed child: a
+"""The `uid` level's file-system allowlist (grader/host/landlock.py), seen from inside a sandboxed child: a
 probe runs where the runner would and reports what it could read or write. Whatever else lies on the
 host (this test makes a world-readable copy of the bundle's secrets outside the clone; other checkouts
 such as /work/main may exist or not), the child reads only the system, its venv, its runner, its
@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from conftest import ROOT
 
-from grader import landlock, sandbox
+from grader.host import landlock, sandbox
 from grader.problem import load_problem
 
 needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="uid isolation needs a root grader")
@@ -185,7 +185,7 @@ def test_verdict_records_the_abi(limits):
 def test_resume_and_merge_ignore_the_landlock_abi():
     """A record graded where the kernel had Landlock and one graded where it had none (or at another
     level) share a gradebook: environment_key, which batch resume and merge compare, leaves it out."""
-    from grader.records import environment_key
+    from grader.fleet.records import environment_key
     from grader.grade import environment
     with_abi = {"verdict": {"environment": {**environment("uid"), "landlock": 7}}}
     without = {"verdict": {"environment": {**environment("uid"), "landlock": None}}}

@@ -6,8 +6,9 @@ from __future__ import annotations
 import pytest
 
 from grader import BUNDLE_ROOT, execute, programs
+from grader.outcome import Execution
 from grader.grade import grade
-from grader.isolation import cpus_available
+from grader.host.isolation import cpus_available
 
 SUBS = BUNDLE_ROOT / "tests" / "submissions"
 FILES = [BUNDLE_ROOT / "reference" / "solution.py",
@@ -134,14 +135,14 @@ class _Box:
 
 def _executor(cases: dict) -> programs.Executor:
     import time
-    ex = execute.Execution(isolation="process", cases=cases)
+    ex = Execution(isolation="process", cases=cases)
     return programs.Executor(_Box(), ex, 64, time.monotonic() + 60)
 
 
 def test_a_speculative_result_is_dominated_as_it_would_be_alone(monkeypatch):
     """B's program already ran beside the runner, but A (smaller) times out when run alone: B is
     TLE by dominance, as in the sequential order, not the speculative result."""
-    from grader.execute import Outcome
+    from grader.outcome import Outcome
     a, b = {"id": "A", "hidden": 4, "T": 5}, {"id": "B", "hidden": 8, "T": 10}
     cases = {c["id"]: Outcome("result", 0.1, program=c["id"].encode() * 8) for c in (a, b)}
     executor = _executor(cases)
@@ -156,7 +157,7 @@ def test_a_speculative_result_is_dominated_as_it_would_be_alone(monkeypatch):
 def test_an_executor_that_fails_to_start_beside_the_runner_is_nobodys_fault_yet():
     """Beside the runner (a submission's memory, its processes) a start that fails is retried alone
     by run_all; only a start that fails alone is the grader's (JE)."""
-    from grader.channel import Stop
+    from grader.host.channel import Stop
 
     class Watch:
         peak = 0

@@ -9,8 +9,8 @@ import pytest
 
 from conftest import ROOT
 from grader.problem import load_schema
-from grader.reasons import CASE_REASONS, HINT_REASONS, TEMPLATES, Reason, render
-from grader.variants import LABELS, VARIANTS
+from grader.judge.reasons import CASE_REASONS, HINT_REASONS, TEMPLATES, Reason, render
+from grader.judge.variants import LABELS, VARIANTS
 
 GRADER = ROOT / "grader"
 # The child side builds messages in the sandbox (and reads JAX's own error text); the grader reads none.

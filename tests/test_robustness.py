@@ -10,14 +10,14 @@ import pytest
 import yaml
 
 from conftest import ROOT, SUBMISSIONS, make_test_bundle
-from grader.cases import GoldenCase
-from grader.compare import band, band_text, judge, to_case_verdict
-from grader.channel import Frames as _Frames
-from grader.execute import Outcome
+from grader.judge.cases import GoldenCase
+from grader.judge.compare import band, band_text, judge, to_case_verdict
+from grader.host.channel import Frames as _Frames
+from grader.outcome import Outcome
 from grader.grade import grade
 from grader.problem import CaseSpec, load_problem
 from grader.submission import resolve
-from grader.verdict import render
+from grader.judge.verdict import render
 
 
 def _frame(header: bytes, payload: bytes = b"") -> bytes:

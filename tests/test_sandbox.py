@@ -21,12 +21,12 @@ from pathlib import Path
 import pytest
 from conftest import ROOT, SUBMISSIONS
 
-from grader import sandbox
+from grader.host import sandbox
 from grader.grade import grade
-from grader.isolation import CLAIMS, UID_RANGE, UidClaim, sweep_stale_claims
-from grader.memcg import cgroup_oom_count, make_cgroup, own_cgroup, remove_cgroup
-from grader.proctree import ipc_of, kill_uid, pids_of_uid, remove_files_of, remove_ipc_of, rss_bytes, shared_usage
-from grader.verdict import render
+from grader.host.isolation import CLAIMS, UID_RANGE, UidClaim, sweep_stale_claims
+from grader.host.memcg import cgroup_oom_count, make_cgroup, own_cgroup, remove_cgroup
+from grader.host.proctree import ipc_of, kill_uid, pids_of_uid, remove_files_of, remove_ipc_of, rss_bytes, shared_usage
+from grader.judge.verdict import render
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="slot uids need a root grader")
 ACCEPTED = SUBMISSIONS / "wrong_answer" / "hostile_fake_verdict.py"   # any file that loads
@@ -461,7 +461,7 @@ def test_remove_cgroup_waits_for_the_last_task(tmp_path):
 
 
 def test_uids_are_drawn_only_where_the_user_namespace_maps_them(monkeypatch):
-    from grader import isolation
+    from grader.host import isolation
     maps = {"uid": [(0, 1 << 32)], "gid": [(0, 1 << 32)]}
     monkeypatch.setattr(isolation, "_mapped", lambda kind: maps[kind])
     assert isolation.uid_ranges() == [UID_RANGE]

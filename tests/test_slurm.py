@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 
 from conftest import run_cli
-from grader.batch import shard_of
+from grader.fleet.batch import shard_of
 from grader.grade import bundle_fingerprint, environment
-from grader.records import RECORD_VERSION, content_hash, environment_key, read_records, reusable, where_graded
-from grader.slurm_engine import job_script, parse_states
+from grader.fleet.records import RECORD_VERSION, content_hash, environment_key, read_records, reusable, where_graded
+from grader.fleet.slurm_engine import job_script, parse_states
 
 
 def _fake(bin_dir: Path, name: str, body: str) -> None:

@@ -13,11 +13,11 @@ import pytest
 import yaml
 
 from grader import BUNDLE_ROOT
-from grader.cases import job_cases, load_golden
+from grader.judge.cases import job_cases, load_golden
 from grader.execute import run
 from grader.problem import load_problem
-from grader.jaxcache import harden_cache
-from grader.sandbox import probe
+from grader.host.jaxcache import harden_cache
+from grader.host.sandbox import probe
 
 from conftest import make_test_bundle
 
@@ -126,7 +126,7 @@ def test_harden_cache_drops_foreign_entries_and_write_bits(tmp_path):
 
 
 def test_warm_fills_a_cache_that_grading_then_reads(tmp_path):
-    from grader.warm import warm
+    from grader.instructor.warm import warm
     problem = load_problem(_small_problem(tmp_path / "bundle"))
     cache = tmp_path / "jax"
     w = warm(problem, cache)                      # also proves the exported programs == golden, bit for bit

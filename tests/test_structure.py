@@ -1,4 +1,4 @@
-"""The structure checks (grader/checks.py) on many ways of solving, or not solving, the exercise.
+"""The structure checks (grader/judge/checks.py) on many ways of solving, or not solving, the exercise.
 
 One child process plays both sandboxed roles, as in grading (the test process never imports JAX): for
 each source below it runs the runner's code on two cases (observe + export, or the plain call) and the
@@ -15,10 +15,10 @@ import textwrap
 import pytest
 
 from grader import BUNDLE_ROOT
-from grader.cases import GoldenCase
-from grader.checks import decide
+from grader.judge.cases import GoldenCase
+from grader.judge.checks import decide
 from grader.child.common import PINNED
-from grader.execute import Execution, Outcome
+from grader.outcome import Execution, Outcome
 from grader.problem import CaseSpec, load_problem
 
 HEAD = "import jax\nimport jax.numpy as jnp\nimport flax.linen as nn\nimport numpy as np\n"

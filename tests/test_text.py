@@ -12,7 +12,7 @@ import pytest
 
 from conftest import SUBMISSIONS, run_cli
 from grader import UsageError
-from grader.channel import Frames as _Frames
+from grader.host.channel import Frames as _Frames
 from grader.output import classify, open_append, write_output
 from grader.text import TRUNCATED, clip, safe
 

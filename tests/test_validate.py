@@ -8,10 +8,10 @@ import pytest
 import yaml
 
 from conftest import run_cli
-from grader.cases import load_golden
+from grader.judge.cases import load_golden
 from grader.problem import CaseSpec, Limits, load_problem
-from grader.quality import Timing, _nice, assess, sole_catchers, time_limits, uncaught
-from grader.validate import example_jobs
+from grader.instructor.quality import Timing, _nice, assess, sole_catchers, time_limits, uncaught
+from grader.instructor.validate import example_jobs
 from validation_bundles import small_bundle, write_golden
 
 RTOL, ATOL = 1e-4, 1e-5

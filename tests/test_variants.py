@@ -9,9 +9,9 @@ import pytest
 import yaml
 
 from grader import JudgeError
-from grader.cases import load_golden
+from grader.judge.cases import load_golden
 from grader.problem import load_problem
-from grader.variants import VARIANTS, LABELS, diagnose, dump_variants, for_grading, generate, load_variants
+from grader.judge.variants import VARIANTS, LABELS, diagnose, dump_variants, for_grading, generate, load_variants
 
 
 @pytest.fixture(scope="module")
@@ -114,9 +114,9 @@ def test_regeneration_is_deterministic(problem, tmp_path):
 
 # -- the diagnosis over the real variants.yaml -------------------------------------------------
 def _diagnosis(problem, variants, results: dict):
-    from grader.compare import Judged, within_tolerance
-    from grader.feedback import Diagnosis
-    from grader.reasons import Reason, found
+    from grader.judge.compare import Judged, within_tolerance
+    from grader.judge.feedback import Diagnosis
+    from grader.judge.reasons import Reason, found
     goldens = {c.spec.id: c for s in ("public", "hidden") for c in load_golden(problem, s).cases}
     d = Diagnosis(variants, problem.rtol, problem.atol)
     for cid, got in results.items():
@@ -128,7 +128,7 @@ def _diagnosis(problem, variants, results: dict):
 def test_each_real_variant_is_named_alone_from_its_own_outputs(problem, variants, expected):
     """A submission that makes exactly mistake v (its outputs on every case; the answer where v has
     none) is diagnosed as v and nothing else: the telling cases agree, the degenerate ones abstain."""
-    from grader.reasons import Reason
+    from grader.judge.reasons import Reason
     for vid, _ in VARIANTS:
         results = {c.id: variants.outputs[c.id].get(vid, expected[c.id]) for c in problem.cases}
         d = _diagnosis(problem, variants, results)
@@ -139,8 +139,8 @@ def test_each_real_variant_is_named_alone_from_its_own_outputs(problem, variants
 def test_degenerate_cases_alone_never_name_a_variant(problem, variants, expected):
     """Only the cases where x_ignored's zeros coincide with another variant or the answer (decayed
     states, H = 1): measured, 15 of the 31 cases. Graded on those alone, no mistake is named."""
-    from grader.compare import within_tolerance
-    from grader.reasons import Reason
+    from grader.judge.compare import within_tolerance
+    from grader.judge.reasons import Reason
 
     def close(a, b):
         return within_tolerance(a, b, problem.rtol, problem.atol)
@@ -156,7 +156,7 @@ def test_a_mistake_that_only_looks_like_x_ignored_where_it_decays_is_not_called_
                                                                                          expected):
     """Zeros where the right answer decays to ~0 and something else elsewhere: the old per-case
     matching said "x is ignored"; the cases that tell x_ignored apart disagree, so nothing is named."""
-    from grader.compare import within_tolerance
+    from grader.judge.compare import within_tolerance
     zeros_like = {}
     for c in problem.cases:
         z = variants.outputs[c.id]["x_ignored"]

@@ -10,8 +10,8 @@ import pytest
 from conftest import ROOT
 from grader.grade import grade
 from grader.problem import load_schema
-from grader.reasons import Reason
-from grader.verdict import CaseVerdict, CheckVerdict, case_points, check_points, render, top_level
+from grader.judge.reasons import Reason
+from grader.judge.verdict import CaseVerdict, CheckVerdict, case_points, check_points, render, top_level
 
 
 def _case(cid, verdict, set_="hidden"):

@@ -12,7 +12,7 @@ from pathlib import Path
 import yaml
 
 from conftest import ROOT, make_test_bundle
-from grader.cases import dump_golden, load_golden
+from grader.judge.cases import dump_golden, load_golden
 from grader.problem import Problem, load_problem
 
 # Generous limits: these tests check vectors and drift, not timing, on a busy 2-core machine.
@@ -33,7 +33,7 @@ def small_bundle(dest: Path, public=("p01",), hidden=("h01", "h24", "h25"), refe
         write_golden(small, case_set, load_golden(full, case_set), data / f"{case_set}.yaml")
     (data / "variants.yaml").unlink(missing_ok=True)
     if variants:
-        from grader.variants import dump_variants, generate, load_variants, path_of
+        from grader.judge.variants import dump_variants, generate, load_variants, path_of
         if path_of(full).is_file():
             v = load_variants(full)
             (data / "variants.yaml").write_text(

@@ -31,7 +31,7 @@ TARGETS = {"b/c": 1.3, "d/b": 3.0, "peak_mb": 768, "jobs": 1.7}
 
 def hidden_cases() -> list[dict]:
     sys.path.insert(0, str(ROOT))
-    from grader.cases import job_cases, load_golden
+    from grader.judge.cases import job_cases, load_golden
     from grader.problem import load_problem
     return job_cases(load_golden(load_problem(), "hidden").cases)
 
@@ -128,7 +128,7 @@ def main() -> int:
         bare_loop(args.bare, args.cache)
         return 0
     sys.path.insert(0, str(ROOT))
-    from grader.jaxcache import jax_cache_dir
+    from grader.host.jaxcache import jax_cache_dir
     cache = jax_cache_dir()
     if cache is None or not any(cache.glob("*")):
         print(f"warming {cache} first (python -m grader warm)", flush=True)

@@ -1,5 +1,5 @@
 """How far the reference's result lands from the golden values when returned in a low-precision
-dtype, in units of that dtype's rounding (the PRECISION_UNITS bound of grader/compare.py).
+dtype, in units of that dtype's rounding (the PRECISION_UNITS bound of grader/judge/compare.py).
 
 Run from the bundle root: `.venv/bin/python tools/measure_low_precision.py`. Columns: case id, H, T,
 edge, float32 result cast to bfloat16, the recurrence computed in bfloat16 throughout, the float32
@@ -14,7 +14,7 @@ import numpy as np
 
 sys.path.insert(0, ".")
 from grader.problem import load_problem
-from grader.cases import load_golden
+from grader.judge.cases import load_golden
 sys.path.insert(0, "reference"); import solution as ref
 p = load_problem(None)
 rows = []

@@ -11,12 +11,12 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from grader import landlock
-from grader.isolation import UidClaim
-from grader.jaxcache import jax_cache_dir
+from grader.host import landlock
+from grader.host.isolation import UidClaim
+from grader.host.jaxcache import jax_cache_dir
 from grader.problem import load_problem
-from grader.proctree import pss_bytes, rss_bytes
-from grader.sandbox import Sandbox
+from grader.host.proctree import pss_bytes, rss_bytes
+from grader.host.sandbox import Sandbox
 
 FORKED_JAX = ("import os, time, jax.numpy as jnp\nfloat(jnp.sum(jnp.arange(4.0)))\n"
               "for _ in range(20):\n    if os.fork() == 0:\n        break\nprint('up', flush=True)\ntime.sleep(60)\n")

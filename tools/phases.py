@@ -14,8 +14,9 @@ T0 = time.monotonic()
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from grader import channel, execute  # noqa: E402
-from grader.cases import job_cases, load_golden  # noqa: E402
+from grader.host import channel  # noqa: E402
+from grader import execute  # noqa: E402
+from grader.judge.cases import job_cases, load_golden  # noqa: E402
 from grader.problem import load_problem  # noqa: E402
 
 

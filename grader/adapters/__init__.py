@@ -14,7 +14,7 @@ import jsonschema
 
 from .. import JudgeError
 from ..problem import load_schema
-from ..verdict import NAMES, CaseVerdict, CheckVerdict, Verdict
+from ..judge.verdict import NAMES, CaseVerdict, CheckVerdict, Verdict
 
 JE_MARK = "JUDGE ERROR"
 JE_TEXT = (f"{JE_MARK}: the autograder failed on its own; this is not a problem with your submission, "

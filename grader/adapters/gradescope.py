@@ -8,7 +8,7 @@ autograder's stdout (the CLI report, with a judge error's cause) stays instructo
 from __future__ import annotations
 
 from ..problem import Problem
-from ..verdict import NAMES, Verdict
+from ..judge.verdict import NAMES, Verdict
 from . import (JE_MARK, case_text, case_title, check_text, check_title, clip, dump, headline,
                hidden_summary, points)
 

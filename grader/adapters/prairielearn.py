@@ -21,7 +21,7 @@ import json
 
 from .. import JudgeError
 from ..problem import Problem
-from ..verdict import NAMES, CaseVerdict, Verdict
+from ..judge.verdict import NAMES, CaseVerdict, Verdict
 from . import (JE_TEXT, case_text, case_title, check_text, check_title, clip, dump, headline,
                hidden_summary, points)
 

@@ -31,7 +31,7 @@ fi
 # drawn). Other containers on the same kernel draw from the same range, so the range must be real
 # here: a user-namespaced container (userns-remap, rootless) may map only 65536 ids, and then the
 # grader draws above 10000 among those. Refuse a machine that maps neither.
-if ! (cd "$SRC" && "$VENV/bin/python" -c 'import sys; from grader.isolation import uid_ranges; r = uid_ranges(); print("setup.sh: sandbox uids drawn from", r); sys.exit(not r)'); then
+if ! (cd "$SRC" && "$VENV/bin/python" -c 'import sys; from grader.host.isolation import uid_ranges; r = uid_ranges(); print("setup.sh: sandbox uids drawn from", r); sys.exit(not r)'); then
   echo "setup.sh: this container maps no uid range the grader's sandbox can draw from (see /proc/self/uid_map)" >&2
   exit 1
 fi

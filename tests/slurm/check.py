@@ -18,8 +18,8 @@ from pathlib import Path
 
 import yaml
 
-from grader.batch import shard_of
-from grader.records import content_hash, read_records
+from grader.fleet.batch import shard_of
+from grader.fleet.records import content_hash, read_records
 
 # (example, shard it must land in): shard 1 gets three, so cancelling it after its first record
 # leaves two to grade on the rerun; shard 0 runs to the end untouched.

@@ -8,7 +8,7 @@ import sys
 
 import numpy as np
 
-TARGETS = ["problem.yaml", "tests/data/hidden.yaml", "tests/data/public.yaml", "grader/compare.py",
+TARGETS = ["problem.yaml", "tests/data/hidden.yaml", "tests/data/public.yaml", "grader/judge/compare.py",
            "grader/child/runner.py", ".venv/lib/python3.11/site-packages/numpy/__init__.py", ".hostile-was-here"]
 
 

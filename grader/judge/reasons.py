@@ -73,7 +73,7 @@ class Reason(str, Enum):
 
     @classmethod
     def variant(cls, vid: str) -> "Reason":
-        """The hint reason of a known wrong variant (grader/variants.py ids); ValueError if unknown."""
+        """The hint reason of a known wrong variant (grader/judge/variants.py ids); ValueError if unknown."""
         return cls("variant_" + vid)
 
 

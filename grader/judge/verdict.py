@@ -8,10 +8,10 @@ from typing import Literal
 
 import jsonschema
 
-from . import JudgeError
-from .problem import Problem, load_schema
+from .. import JudgeError
+from ..problem import Problem, load_schema
 from .reasons import Found, Reason
-from .text import clip
+from ..text import clip
 
 MAX_HINT = 600   # characters of one hint in the verdict
 
@@ -125,5 +125,5 @@ def render(v: Verdict) -> str:
 
 def write_atomic(path: Path, text: str) -> None:
     """Write a verdict (or any output) as grader/output.py decides for the kind of path."""
-    from .output import write_output
+    from ..output import write_output
     write_output(path, text)

@@ -11,7 +11,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import GraderError, UsageError
+from .. import GraderError, UsageError
 
 COMMAND_TIMEOUT_S = 60.0
 

@@ -3,7 +3,7 @@
 
 DIR holds one entry per student: a .py/.ipynb file or a folder (as Gradescope, PrairieLearn or an
 LMS export them). Gradescope's `submission_metadata.yml`, when present, names the students.
-Each submission is graded by its own grader process (`python -m grader.batch --worker`), so a
+Each submission is graded by its own grader process (`python -m grader.fleet.batch --worker`), so a
 crash or a leak stays with one submission; the sandbox uids and scratch folders are each worker's.
 Records are appended and flushed as each grading ends; a rerun reuses a record whose content hash,
 bundle, environment and case set still match, and regrades the rest (a JE too). Ctrl-C or SIGTERM:
@@ -23,9 +23,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import BUNDLE_ROOT, UsageError
-from .isolation import cpus_available
-from .output import open_append
+from .. import BUNDLE_ROOT, Parser, UsageError
+from ..host.isolation import cpus_available
+from ..output import open_append
 from .records import (RECORD_VERSION, content_hash, csv_text, dump_line, environment_key, read_records,
                       read_roster, reusable, summary, where_graded, write_records, write_text, METADATA)
 
@@ -43,8 +43,8 @@ class Item:
 
 def main(argv: list[str], problem_path: Path | None = None) -> int:
     args = _parser().parse_args(argv)
-    from .grade import bundle_fingerprint, environment
-    from .problem import load_problem
+    from ..grade import bundle_fingerprint, environment
+    from ..problem import load_problem
     problem = load_problem(problem_path)
     root = Path(args.dir).resolve()        # workers run from the bundle's folder
     if not root.is_dir():
@@ -52,7 +52,7 @@ def main(argv: list[str], problem_path: Path | None = None) -> int:
     items = [i for i in discover(root) if args.shard is None or shard_of(i.sha256, args.shard[1]) == args.shard[0]]
     students = read_roster(root)
     out = Path(args.out)
-    from .output import classify
+    from ..output import classify
     classify(out)                          # a folder or a dangling link: exit 2 before grading
     if args.csv:
         classify(args.csv)
@@ -76,13 +76,12 @@ def main(argv: list[str], problem_path: Path | None = None) -> int:
 
 
 def _parser() -> argparse.ArgumentParser:
-    from .__main__ import _Parser
-    p = _Parser(prog="python -m grader batch", description="grade every submission in a folder")
+    p = Parser(prog="python -m grader batch", description="grade every submission in a folder")
     p.add_argument("dir")
     p.add_argument("--out", required=True, help="JSONL of records, appended as gradings finish")
     p.add_argument("--csv", help="write a gradebook CSV (id, name, email, verdict, score, max, "
                    "then case:<id> and check:<id> columns)")
-    p.add_argument("--jobs", type=_positive, default=len(os.sched_getaffinity(0)))
+    p.add_argument("--jobs", type=positive, default=len(os.sched_getaffinity(0)))
     p.add_argument("--cases", choices=("public", "hidden", "all"), default="all")
     p.add_argument("--shard", type=_shard, default=None, metavar="I/N",
                    help="grade only shard I of N (0 <= I < N), split by content hash")
@@ -90,7 +89,7 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-def _positive(text: str) -> int:
+def positive(text: str) -> int:
     try:
         n = int(text)
     except ValueError:
@@ -134,7 +133,7 @@ def _resume(out: Path, items: list[Item], current: dict) -> tuple[dict[str, dict
     The file is rewritten without stale records, so each key ends with exactly one."""
     wanted = {i.key: i for i in items}
     done, keep = {}, []
-    from .output import is_regular
+    from ..output import is_regular
     if not is_regular(out):   # `-`, a device or a FIFO: nothing to resume from, nothing to rewrite
         return done, keep
     existing = read_records(out, strict=False)
@@ -176,7 +175,7 @@ def _run(todo: list[Item], args, problem, problem_path, students, out: Path, don
                     time.sleep(0.05)
                     for proc in [p for p in running if p.poll() is not None]:
                         rec = _collect(proc, running, problem, args.cases, students, sink, finished)
-                        _progress(done0 + len(finished), total, rec, time.monotonic() - t0, len(finished),
+                        progress(done0 + len(finished), total, rec, time.monotonic() - t0, len(finished),
                                   len(queue) + len(running))
             except KeyboardInterrupt:
                 interrupted = True
@@ -215,7 +214,7 @@ def _raise_interrupt(signum, frame):
 
 
 def _start_worker(item: Item, result: Path, args, problem_path) -> subprocess.Popen:
-    argv = [sys.executable, "-m", "grader.batch", "--worker", str(item.path), str(result), args.cases,
+    argv = [sys.executable, "-m", "grader.fleet.batch", "--worker", str(item.path), str(result), args.cases,
             str(Path(problem_path).resolve()) if problem_path else "", args.isolation or ""]
     # Its own session, so a terminal's Ctrl-C reaches only this process, which stops workers itself;
     # SIGTERM when this process dies (even by SIGKILL), so no worker outlives the batch.
@@ -260,14 +259,14 @@ def _record(problem, item: Item, result: Path, proc: subprocess.Popen, cases: st
 
 def _judge_error(problem, item: Item, cases: str, cause: str) -> dict:
     """A JE verdict for a worker that left none (it crashed): never counted as the student's."""
-    from .grade import judge_error
-    from .submission import Source
-    from .verdict import render
+    from ..grade import judge_error
+    from ..submission import Source
+    from ..judge.verdict import render
     source = Source(path=str(item.path), sha256=None, code=None)
     return json.loads(render(judge_error(problem, source, cases, cause, time.monotonic(), "process")))
 
 
-def _progress(n: int, total: int, rec: dict, elapsed: float, graded: int, left: int) -> None:
+def progress(n: int, total: int, rec: dict, elapsed: float, graded: int, left: int) -> None:
     v = rec["verdict"]
     width = 24
     bar = "#" * (width * n // max(total, 1))
@@ -289,9 +288,9 @@ def _worker(argv: list[str]) -> int:
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
-    from .grade import grade
-    from .problem import load_problem
-    from .verdict import render, write_atomic
+    from ..grade import grade
+    from ..problem import load_problem
+    from ..judge.verdict import render, write_atomic
     try:
         verdict = grade(load_problem(problem_path or None), path, cases, isolation or None)
         write_atomic(Path(result), render(verdict))

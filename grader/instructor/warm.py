@@ -27,11 +27,11 @@ from pathlib import Path
 
 import numpy as np
 
-from . import JudgeError, UsageError
-from .cases import job_cases, load_golden
-from .execute import run
-from .problem import Problem
-from .jaxcache import jax_cache_dir
+from .. import JudgeError, UsageError
+from ..judge.cases import job_cases, load_golden
+from ..execute import run
+from ..problem import Problem
+from ..host.jaxcache import jax_cache_dir
 
 
 @dataclass(frozen=True)
@@ -74,7 +74,7 @@ def warm(problem: Problem, cache: Path | None = None, reuse: bool = False) -> Wa
 
 def _identity(problem: Problem) -> dict:
     """What a reused warm must share: the bundle's code and data, and the library versions."""
-    from .grade import bundle_fingerprint, environment
+    from ..grade import bundle_fingerprint, environment
     return {"bundle": bundle_fingerprint(problem.root), "env": environment("process")}
 
 
@@ -93,7 +93,7 @@ def _stamp(target: Path) -> dict | None:
 def _write_stamp(target: Path, identity: dict) -> None:
     # A fresh nonce each time: a waiting warm compares the whole stamp, so even a warm of the same
     # identity it started after tells it "done while you waited".
-    from .verdict import write_atomic
+    from ..judge.verdict import write_atomic
     write_atomic(_stamp_path(target), json.dumps({"identity": identity, "nonce": uuid.uuid4().hex}))
 
 

@@ -11,8 +11,8 @@ import sys
 from pathlib import Path
 from typing import Literal
 
-from . import JudgeError
-from .problem import Limits
+from .. import JudgeError
+from ..problem import Limits
 from .proctree import SHARED_SCRATCH, ipc_owners, kill_uid, remove_files_of, remove_ipc_of
 
 Isolation = Literal["bwrap", "uid", "process"]

@@ -19,8 +19,8 @@ import sys
 import time
 from pathlib import Path
 
-from . import BUNDLE_ROOT, UsageError
-from .batch import Item, _positive, _progress, discover, shard_of
+from .. import BUNDLE_ROOT, Parser, UsageError
+from .batch import Item, positive, progress, discover, shard_of
 from .records import csv_text, environment_key, read_records, read_roster, reusable, summary, write_records, write_text
 from .slurm_engine import Engine, job_script
 
@@ -38,8 +38,8 @@ def main(argv: list[str], problem_path: Path | None = None) -> int:
     if clash:
         raise UsageError(f"sbatch option {clash[0]} is set by `grader slurm` itself (it picks the array's "
                          "tasks and the log files): leave it out")
-    from .grade import bundle_fingerprint, environment
-    from .problem import load_problem
+    from ..grade import bundle_fingerprint, environment
+    from ..problem import load_problem
     problem = load_problem(problem_path)
     root = Path(args.dir).resolve()
     if not root.is_dir():
@@ -82,15 +82,14 @@ def main(argv: list[str], problem_path: Path | None = None) -> int:
 
 
 def _parser():
-    from .__main__ import _Parser
-    p = _Parser(prog="python -m grader slurm", description="grade a folder as one SLURM array job")
+    p = Parser(prog="python -m grader slurm", description="grade a folder as one SLURM array job")
     p.add_argument("dir")
     p.add_argument("--out", required=True, help="the merged JSONL of records, written when the array ends")
     p.add_argument("--csv", help="the merged gradebook CSV")
-    p.add_argument("--tasks", type=_positive, default=None,
+    p.add_argument("--tasks", type=positive, default=None,
                    help=f"array tasks = shards (default: one per submission, at most {MAX_DEFAULT_TASKS}; "
                         "fixed for the batch folder once chosen)")
-    p.add_argument("--cpus-per-task", type=_positive, default=1, help="also each task's batch --jobs")
+    p.add_argument("--cpus-per-task", type=positive, default=1, help="also each task's batch --jobs")
     p.add_argument("--partition")
     p.add_argument("--cases", choices=("public", "hidden", "all"), default="all")
     p.add_argument("--isolation", choices=("bwrap", "uid", "process"), default=None)
@@ -165,7 +164,7 @@ def _wait(engine: Engine, job: str, folder: Path, shards, current, t0: float) ->
             if key not in seen:
                 seen.add(key)
                 graded = len(seen) - start
-                _progress(len(seen), total, rec, time.monotonic() - t0, graded, total - len(seen))
+                progress(len(seen), total, rec, time.monotonic() - t0, graded, total - len(seen))
         if time.monotonic() - last_state >= STATE_EVERY_S or len(seen) == total:
             last_state = time.monotonic()
             states = engine.states(job)

@@ -5,7 +5,7 @@ transposed, ...) is told which mistake it is. The outputs are computed at `make 
 process (the grader process never imports JAX) and kept in tests/data/variants.yaml next to the
 golden files. They are hidden data: the handout does not ship them and grading works without them.
 
-`python -m grader.variants` rewrites variants.yaml alone; grader/child/variants.py is the JAX side
+`python -m grader.judge.variants` rewrites variants.yaml alone; grader/child/variants.py is the JAX side
 (trusted: it runs the reference, never a submission), reading a job on stdin and writing JSON on stdout.
 """
 from __future__ import annotations
@@ -20,11 +20,11 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from . import BUNDLE_ROOT, JudgeError, UsageError
+from .. import BUNDLE_ROOT, JudgeError, UsageError
 from .cases import environment_fingerprint, fmt32, load_golden, read_data_file
 from .compare import within_tolerance
-from .problem import Problem
-from .child.common import PINNED
+from ..problem import Problem
+from ..child.common import PINNED
 
 # Ordered: diagnosis reports the first that matches. `says` is shown to students, so it names the
 # mistake and the fix and never a value.
@@ -114,7 +114,7 @@ def diagnose(variants: Variants, case_id: str, got: np.ndarray, expected: np.nda
 # -- generation (grader side) -----------------------------------------------------------------
 def dump_variants(problem: Problem, fingerprint: dict, outputs: dict[str, dict[str, np.ndarray]]) -> str:
     lines = ["# Outputs of known wrong variants on every case, written by `make regen` from problem.yaml",
-             "# and reference/solution.py (grader/variants.py). Hidden data: never in the handout.",
+             "# and reference/solution.py (grader/judge/variants.py). Hidden data: never in the handout.",
              "schema_version: 1", f"problem: {problem.id}"]
     lines += yaml.safe_dump({"fingerprint": fingerprint}, sort_keys=False).rstrip("\n").splitlines()
     lines.append("variants:")
@@ -171,10 +171,10 @@ def generate(problem: Problem, out_dir: Path | None = None) -> Path:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    from .problem import load_problem
+    from ..problem import load_problem
     try:
         if argv not in ([], ) and not (len(argv) == 2 and argv[0] == "--problem"):
-            raise UsageError("usage: python -m grader.variants [--problem problem.yaml]")
+            raise UsageError("usage: python -m grader.judge.variants [--problem problem.yaml]")
         print(f"wrote {generate(load_problem(argv[1] if argv else None))}")
     except (UsageError, JudgeError) as e:
         print(f"error: {e}", file=sys.stderr)

@@ -6,7 +6,7 @@ Levels (recorded in the verdict's environment.isolation):
            unprivileged host uid when the grader is root, so the sandbox never holds root.
   uid      the grader is root but bubblewrap cannot start (e.g. an unprivileged Docker container):
            an unprivileged uid, secrets made unreadable to others, sockets refused by seccomp, and
-           where the kernel has Landlock a file-system allowlist (grader/landlock.py): it reads only
+           where the kernel has Landlock a file-system allowlist (grader/host/landlock.py): it reads only
            the system, its venv, its runner, its submission and `extra_read`, writes only its scratch.
   process  neither (a student's laptop): the limits below, none of the guarantees.
 Always: own session, rlimits, PR_SET_PDEATHSIG, a memory cgroup where one is writable, the child's
@@ -31,8 +31,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import BUNDLE_ROOT, JudgeError
-from .problem import Limits
+from .. import BUNDLE_ROOT, JudgeError
+from ..problem import Limits
 from . import landlock
 from .isolation import Isolation, UidClaim, bwrap_argv, probe, secure_bundle  # noqa: F401
 from .jaxcache import private_copy

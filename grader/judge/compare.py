@@ -11,9 +11,9 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from .cases import GoldenCase
-from .execute import OVERSIZE_FACTOR, Outcome
+from ..outcome import OVERSIZE_FACTOR, Outcome
 from .reasons import Found, Reason, found
-from .text import TRUNCATED, clip  # noqa: F401 - one definition of the marker, re-exported
+from ..text import TRUNCATED, clip  # noqa: F401 - one definition of the marker, re-exported
 from .verdict import CaseVerdict, VerdictCode
 
 SHOW_ENTRIES = 3

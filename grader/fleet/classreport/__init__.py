@@ -14,7 +14,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from .. import BUNDLE_ROOT, UsageError
+from ... import BUNDLE_ROOT, Parser, UsageError
 
 INSTALL = ("run `make dev` (it installs requirements-dev.lock into .dev-site) and use `make report`, or put "
            ".dev-site on PYTHONPATH")
@@ -51,8 +51,7 @@ def main(argv: list[str], problem_path: Path | None = None) -> int:
 
 
 def _parser():
-    from ..__main__ import _Parser
-    p = _Parser(prog="python -m grader report", description="the class report of batch records")
+    p = Parser(prog="python -m grader report", description="the class report of batch records")
     p.add_argument("results", nargs="+", help="batch JSONL files (a key seen twice keeps its last record)")
     p.add_argument("--out", required=True, help="folder for index.html and the figures")
     p.add_argument("--submissions", help="the batch-graded folder, for the similarity screening")

@@ -17,8 +17,8 @@ import numpy as np
 
 from .cases import GoldenCase
 from .compare import within_tolerance
-from .execute import Execution, Outcome
-from .problem import Problem
+from ..outcome import Execution, Outcome
+from ..problem import Problem
 from .verdict import CheckVerdict, check_points
 
 VERIFIED = {   # the executor's reason codes (child/hlo.py) -> what the student reads

@@ -15,15 +15,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .cases import GoldenCase
-from .drift import reference_outputs
-from .problem import Problem
+from ..judge.cases import GoldenCase
+from ..judge.drift import reference_outputs
+from ..problem import Problem
 from .quality import Timing
 
 FUNCTION = "_validate_probe"
 _PROBE = '''
 
-# ---- appended by grader/probe.py (validate only) ----
+# ---- appended by grader/instructor/probe.py (validate only) ----
 import time as _vp_time
 _VP_STARTUP_CPU = _vp_time.process_time()
 
@@ -69,8 +69,8 @@ def run_probe(problem: Problem, reference: bytes, cases: list[GoldenCase], isola
             raise RuntimeError(f"case {c.spec.id}: the probe returned {v.shape[0]} values, not {2 * h + 3}")
         ref[c.spec.id] = v[:h].astype(np.float32)
         f64[c.spec.id] = v[h:2 * h]
-    from .cases import job_cases
-    from .execute import run
+    from ..judge.cases import job_cases
+    from ..execute import run
     ex = run(problem, reference, job_cases(cases), isolation=isolation)
     for c in cases:
         out = ex.cases.get(c.spec.id)

@@ -13,10 +13,10 @@ import numpy as np
 
 from .cases import GoldenCase
 from .compare import Judged, within_tolerance
-from . import JudgeError
+from .. import JudgeError
 from .reasons import Found, Reason, found
-from .child.common import PINNED
-from .text import clip
+from ..child.common import PINNED
+from ..text import clip
 from .variants import LABELS, Variants
 from .verdict import MAX_HINT
 

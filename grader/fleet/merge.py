@@ -11,13 +11,12 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from . import UsageError
+from .. import Parser, UsageError
 from .records import bundle_key, csv_text, environment_key, read_records, summary, write_records, write_text
 
 
 def main(argv: list[str], problem_path: Path | None = None) -> int:
-    from .__main__ import _Parser
-    p = _Parser(prog="python -m grader merge", description="merge batch JSONL shards into one")
+    p = Parser(prog="python -m grader merge", description="merge batch JSONL shards into one")
     p.add_argument("inputs", nargs="+", type=Path)
     p.add_argument("--out", required=True, type=Path)
     p.add_argument("--csv", type=Path)

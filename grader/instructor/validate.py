@@ -16,10 +16,10 @@ from dataclasses import dataclass, field
 from multiprocessing import get_context
 from pathlib import Path
 
-from . import BUNDLE_ROOT, JudgeError, UsageError
-from .cases import Golden, environment_fingerprint, load_golden
-from .drift import AGREE_FRACTION, agreement, differences
-from .problem import Problem, load_problem
+from .. import BUNDLE_ROOT, JudgeError, Parser, UsageError
+from ..judge.cases import Golden, environment_fingerprint, load_golden
+from ..judge.drift import AGREE_FRACTION, agreement, differences
+from ..problem import Problem, load_problem
 from .quality import PLATFORM_FACTOR, TIME_MULTIPLIER, assess, sole_catchers, time_limits, uncaught
 
 FOLDER_VERDICT = {"accepted": "AC", "wrong_answer": "WA", "run_time_error": "RTE",
@@ -50,8 +50,7 @@ class Report:
 
 
 def _parser() -> argparse.ArgumentParser:
-    from .__main__ import _Parser
-    p = _Parser(prog="python -m grader validate", description=__doc__.splitlines()[0])
+    p = Parser(prog="python -m grader validate", description=__doc__.splitlines()[0])
     p.add_argument("--json", metavar="PATH", help="also write the report as JSON here ('-' for stdout)")
     p.add_argument("--calibrate", action="store_true", help="print proposed time limits for problem.yaml")
     p.add_argument("--skip-examples", action="store_true", help="do not grade tests/submissions/*/")
@@ -90,7 +89,7 @@ def _finish(report: Report, args) -> int:
     else:
         sys.stdout.write(text)
         if args.json:
-            from .verdict import write_atomic
+            from ..judge.verdict import write_atomic
             try:
                 write_atomic(Path(args.json), render_json(report))
             except OSError as e:
@@ -136,7 +135,7 @@ def _schemas(problem: Problem, report: Report) -> tuple[list[Golden] | None, obj
         for s in ("public", "hidden"):
             goldens.append(load_golden(problem, s))
             details.append(f"{s}.yaml: {len(goldens[-1].cases)} cases")
-        from .variants import load_variants, path_of
+        from ..judge.variants import load_variants, path_of
         if path_of(problem).is_file():
             variants = load_variants(problem)
             details.append(f"variants.yaml: {len(variants.says)} variants")
@@ -192,7 +191,7 @@ def _task(problem: Problem, kind: str, path: str | None, sets: str, isolation):
             ref = (problem.reference_path).read_bytes()
             cases = [c for s in ("public", "hidden") for c in load_golden(problem, s).cases]
             return run_probe(problem, ref, cases, isolation)
-        from .grade import grade
+        from ..grade import grade
         return grade(problem, path, sets, isolation)
     except (RuntimeError, OSError) as e:
         return f"{type(e).__name__}: {e}"

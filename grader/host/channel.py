@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from .proctree import HAVE_PROC
 from .sandbox import Child, Sandbox
-from .text import LINE_LIMIT, MESSAGE_LIMIT, NAME_LIMIT, safe
+from ..text import LINE_LIMIT, MESSAGE_LIMIT, NAME_LIMIT, safe
 
 MAX_HEADER = 64 * 1024
 OUTPUT_HEAD = 4096

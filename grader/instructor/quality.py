@@ -4,7 +4,7 @@ Pure numpy on arrays other stages computed (the reference, its float64 twin and 
 come from sandboxed children), so every rule here is unit-testable with small fixtures.
 Rules (docs/validation.md):
   kill set        a hidden case kills a variant when the variant's output fails the tolerance
-                  (grader.compare.within_tolerance) against the expected one; every variant must be
+                  (grader.judge.compare.within_tolerance) against the expected one; every variant must be
                   killed by some hidden case; a non-edge hidden case must kill something.
   margins         per case, in units of the tolerance: f64 = the float32 reference's distance from a
                   float64 computation with the same W, wrong = the smallest distance of a variant the
@@ -21,9 +21,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .compare import within_tolerance
-from .drift import agreement
-from .problem import CaseSpec, Limits
+from ..judge.compare import within_tolerance
+from ..judge.drift import agreement
+from ..problem import CaseSpec, Limits
 
 WRONG_MARGIN = 10.0
 F64_MARGIN = 3.0

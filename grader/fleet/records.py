@@ -19,7 +19,7 @@ import socket
 from collections import Counter
 from pathlib import Path
 
-from . import UsageError
+from .. import UsageError
 
 RECORD_VERSION = 1
 CSV_COLUMNS = ("id", "name", "email", "verdict", "score", "max")
@@ -109,7 +109,7 @@ def write_records(path: Path, records: list[dict]) -> None:
 
 
 def write_text(path: Path, text: str) -> None:
-    from .verdict import write_atomic
+    from ..judge.verdict import write_atomic
     try:
         write_atomic(path, text)
     except OSError as e:

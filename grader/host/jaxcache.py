@@ -11,7 +11,7 @@ import os
 import shutil
 from pathlib import Path
 
-from . import BUNDLE_ROOT, JudgeError
+from .. import BUNDLE_ROOT, JudgeError
 
 
 def jax_cache_dir() -> Path | None:

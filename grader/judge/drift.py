@@ -18,7 +18,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from .cases import LIBRARIES, Golden, GoldenCase, environment_fingerprint, job_cases
-from .problem import Problem
+from ..problem import Problem
 from .reasons import Found, Reason, found
 
 VERSION_KEYS = ("python", *LIBRARIES)
@@ -132,7 +132,7 @@ def reference_outputs(problem: Problem, source: bytes, cases: list[GoldenCase], 
                       function: str | None = None) -> dict[str, np.ndarray]:
     """Run `source` (the reference, or a probe built on it) sandboxed on `cases`; the raw arrays per
     case id. RuntimeError says what went wrong when it did not load or a case did not return."""
-    from .execute import run
+    from ..execute import run
     ex = run(problem, source, job_cases(cases), isolation=isolation,
              extra_job={"function": function} if function else None)
     if ex.judge_error or ex.load is not None:

@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from .. import UsageError
+from ... import UsageError
 from ..records import read_records
 
 VERDICTS = ("AC", "WA", "RTE", "TLE", "MLE", "OLE", "CE", "JE")

@@ -15,9 +15,9 @@ import jsonschema
 import numpy as np
 import yaml
 
-from . import JudgeError, UsageError
-from .problem import CaseSet, CaseSpec, Problem, load_schema
-from .child.common import PINNED
+from .. import JudgeError, UsageError
+from ..problem import CaseSet, CaseSpec, Problem, load_schema
+from ..child.common import PINNED
 
 LIBRARIES = ("jax", "jaxlib", "flax", "numpy")
 _YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -132,36 +132,3 @@ def job_cases(cases: list[GoldenCase] | tuple[GoldenCase, ...]) -> list[dict]:
     """What a runner child receives for each case: inputs only, never the expected output."""
     return [{"id": g.spec.id, "seed": g.spec.seed, "hidden": g.spec.hidden, "T": g.spec.T,
              "x": [float(v) for v in g.x]} for g in cases]
-
-
-def regen(problem: Problem, isolation=None, out_dir: Path | None = None) -> list[Path]:
-    """Run the reference in a sandboxed child on every case and rewrite the golden files."""
-    from .execute import run
-    reference = problem.reference_path
-    if not reference.is_file():
-        raise UsageError(f"{reference}: no reference solution to generate from")
-    written = []
-    fingerprint = environment_fingerprint()
-    for case_set in ("public", "hidden"):
-        specs = problem.cases_of(case_set)
-        pseudo = [GoldenCase(s, make_x(s.x_seed, s.hidden), np.zeros(0, np.float32)) for s in specs]
-        ex = run(problem, reference.read_bytes(), job_cases(pseudo), isolation=isolation)
-        if ex.judge_error or ex.load is not None:
-            raise JudgeError(f"the reference did not run: {ex.judge_error or ex.load}")
-        if ex.settings != fingerprint["settings"]:
-            raise JudgeError(f"the runner's JAX settings {ex.settings} differ from the pinned ones")
-        rows = []
-        for g in pseudo:
-            out = ex.cases[g.spec.id]
-            head = out.header or {}
-            if out.status != "result" or head.get("dtype") != "<f4" or head.get("shape") != [g.spec.hidden]:
-                raise JudgeError(f"the reference failed case {g.spec.id}: {out.status} {out.detail} "
-                                 f"{(out.error or {}).get('message', '')}")
-            rows.append((g.spec, g.x, np.frombuffer(out.data, dtype="<f4")))
-        path = (out_dir or problem.root / "tests" / "data") / f"{case_set}.yaml"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(dump_golden(problem, case_set, fingerprint, rows))
-        written.append(path)
-    from .variants import generate  # the wrong variants' outputs belong to the same regeneration
-    written.append(generate(problem, out_dir))
-    return written
