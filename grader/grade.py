@@ -131,7 +131,7 @@ def _grade(problem: Problem, source: Source, goldens: list[Golden], sets: str, i
     trusted = "hidden" if any(g.spec.set == "hidden" for g in golden) else "public"
     earned = any(c.verdict == "AC" and g.spec.set == trusted and not g.spec.edge
                  for c, (g, _, _) in zip(cases, judged))
-    checks = decide(problem, ex, golden, earned, trusted)
+    checks = decide(problem, ex, golden, earned, source.code, trusted)
     feedback += [found(Reason.CHECK_FAILED, id=c.id, message=c.message) for c in checks if not c.passed]
     verdict = top_level(tuple(cases), checks)
     return _verdict(problem, source, verdict, tuple(cases), checks, dedupe(feedback), ex.isolation, t0,

@@ -205,11 +205,13 @@ class Capture:
         self.frames.append((head, payload))
 
 exporter = runner.Exporter(jax)
+import inspect, os   # the runner draws the Module scope's marker per grading (when observe.py takes one)
+marker = ["m" + os.urandom(16).hex()] if "marker" in inspect.signature(observe.Observer).parameters else []
 out = {}
 for name, src in json.load(sys.stdin).items():
     mod = type(sys)("solution_" + name)
     exec(compile(src, name + ".py", "exec"), mod.__dict__)
-    observer = observe.Observer("LaxScanModule")
+    observer = observe.Observer("LaxScanModule", *marker)
     rec = {"module": observer.module_class(mod), "cases": {}}
     for case in cases:
         chan = Capture()
@@ -275,7 +277,7 @@ def _golden() -> list[GoldenCase]:
 @pytest.mark.parametrize("name", list(SOURCES))
 def test_structure_check(results, name):
     _src, want, fragment = SOURCES[name]
-    checks = decide(load_problem(), _execution(results[name]), _golden(), earned=True)
+    checks = decide(load_problem(), _execution(results[name]), _golden(), earned=True, code=_src.encode())
     got = {c.id: (c.passed, c.message) for c in checks}
     assert {k: got[k][0] for k in want} == want, (got, results[name])
     failing = [msg for passed, msg in got.values() if not passed]
@@ -283,3 +285,133 @@ def test_structure_check(results, name):
         assert any(fragment in msg for msg in failing), failing
     else:
         assert not any(got[k][0] is False for k in want), got
+
+
+# -- the three witnesses, frames built by hand (no child): the source (read by the grader), the
+# verified program and the observation must agree (grader/judge/checks.py) ---------------------------
+REF = (BUNDLE_ROOT / "reference" / "solution.py").read_text(encoding="utf-8")
+UNROLLED = REF.replace("jnp.arange(self.T))", "jnp.arange(self.T), unroll=True)")
+
+
+def _obs(T: int, method: str | None = "__call__", unroll: int | None = 1, loop: str = "scan", **kw) -> dict:
+    o = {"loop": loop, "length": T, "carry": True, "T": T, "in_module": method is not None,
+         "params": {"params/W": [[4, 4], "float32"]}, **kw}
+    if method != "absent":
+        o["scan_method"] = method
+    else:
+        o["in_module"] = True
+    if unroll is not None:
+        o["unroll"] = unroll
+    return o
+
+
+def _program(T: int, whole: bool = False) -> dict:
+    if whole:
+        return {"ok": False, "reason": "no_loop", "trips": None, "per_trip": None, "outside": T}
+    if T == 0:
+        return {"ok": True, "reason": "ok", "trips": None, "per_trip": None, "outside": 0}
+    return {"ok": True, "reason": "ok", "trips": T, "per_trip": 1, "outside": 0}
+
+
+def _decide(code: str, rows: list[tuple[int, dict, dict]]):
+    """rows: (T, observed, verified structure) per case; the uses_lax_scan verdict."""
+    ex = Execution(isolation="process", module={"ok": True, "reason": "ok"})
+    golden = []
+    for i, (T, observed, structure) in enumerate(rows):
+        cid = f"c{i}"
+        ex.cases[cid] = Outcome("result", observed=observed, structure=structure, program=b"p", stage="executor")
+        golden.append(GoldenCase(CaseSpec(cid, "hidden", 3 + i, 4, T, 0), None, None))
+    checks = decide(load_problem(), ex, golden, earned=True, code=code.encode())
+    return next(c for c in checks if c.id == "uses_lax_scan")
+
+
+def test_three_witnesses_agree_on_the_reference():
+    got = _decide(REF, [(T, _obs(T), _program(T)) for T in (1, 5, 0)])
+    assert got.passed and "found in your source" in got.message
+
+
+def test_a_scan_outside_every_method_fails_with_its_sentence():
+    got = _decide(REF, [(5, _obs(5, method=None), _program(5))])
+    assert not got.passed and "is not called inside a method of LaxScanModule" in got.message
+
+
+def test_the_observed_method_must_be_one_the_source_shows_calling_scan():
+    code = REF.replace("    @nn.compact\n", "    def other(self, x):\n        return x\n\n    @nn.compact\n")
+    assert _decide(code, [(5, _obs(5), _program(5))]).passed
+    got = _decide(code, [(5, _obs(5, method="other"), _program(5))])
+    assert not got.passed and "runs in LaxScanModule.other" in got.message
+
+
+def test_a_scan_only_in_the_function_is_found_elsewhere():
+    code = REF.replace("final, _ = jax.lax.scan(body, init_carry, jnp.arange(self.T))", "final = init_carry")
+    code = code.replace("    return model.apply(variables, x)",
+                        "    c = model.apply(variables, x)\n    return jax.lax.scan(lambda c, _: (c, None), c, None, length=T)[0]")
+    got = _decide(code, [(5, _obs(5), _program(5))])
+    assert not got.passed and "called in lax_scan_in_module, outside LaxScanModule" in got.message
+
+
+def test_a_computed_getattr_is_told_to_call_scan_directly():
+    code = REF.replace("jax.lax.scan(", 'getattr(jax.lax, "sc" + "an")(')
+    got = _decide(code, [(5, _obs(5), _program(5))])
+    assert not got.passed and got.message.startswith("call jax.lax.scan directly") \
+        and "getattr with a computed name" in got.message
+
+
+def test_a_wrapped_scan_is_no_raw_scan():
+    code = REF.replace("class LaxScanModule", "real = jax.lax.scan\njax.lax.scan = lambda f, *a, **k: "
+                       "real(lambda *x: f(*x), *a, **k)\n\n\nclass LaxScanModule")
+    got = _decide(code, [(5, _obs(5), _program(5))])
+    assert not got.passed and "assigns to jax.lax.scan" in got.message
+
+
+def test_nn_scan_in_the_source_is_named():
+    code = REF.replace("final, _ = jax.lax.scan(body, init_carry, jnp.arange(self.T))",
+                       "final = nn.scan(Cell, length=self.T)(init_carry)")
+    got = _decide(code, [(5, _obs(5), _program(5))])
+    assert not got.passed and "nn.scan" in got.message
+
+
+def test_an_unreadable_source_fails_the_check_only():
+    got = _decide("x = " + "-" * 5000 + "1", [(5, _obs(5), _program(5))])
+    assert not got.passed and "nested too deeply" in got.message
+
+
+@pytest.mark.parametrize("Ts", [(1, 3, 5, 10), (1, 37, 200, 0)], ids=["public", "all"])
+def test_a_scan_unrolled_whole_passes_in_the_local_check_and_the_full_grading(Ts):
+    rows = [(T, _obs(T, unroll=max(T, 1)), _program(T, whole=T > 0)) for T in Ts]
+    assert _decide(UNROLLED, rows).passed
+    unroll16 = REF.replace("jnp.arange(self.T))", "jnp.arange(self.T), unroll=16)")
+    rows = [(T, _obs(T, unroll=16), _program(T, whole=0 < T <= 16)) for T in Ts]
+    assert _decide(unroll16, rows).passed
+
+
+def test_an_unrolled_program_needs_the_unroll_in_the_observation_and_the_source():
+    got = _decide(UNROLLED, [(5, _obs(5, unroll=4), _program(5, whole=True))])
+    assert not got.passed and "without a loop" in got.message
+    got = _decide(REF, [(5, _obs(5, unroll=5), _program(5, whole=True))])
+    assert not got.passed and "a jax.lax.scan without unroll=" in got.message
+    looped = UNROLLED.replace("        return final", "        for _ in range(0):\n            pass\n        return final")
+    got = _decide(looped, [(5, _obs(5, unroll=5), _program(5, whole=True))])
+    assert not got.passed and "a Python loop" in got.message
+
+
+def test_a_static_t0_branch_passes_and_is_not_enough_alone():
+    code = REF.replace("        init_carry = jnp.tanh(x @ W)\n",
+                       "        init_carry = jnp.tanh(x @ W)\n        if self.T == 0:\n            return init_carry\n")
+    t0 = (0, _obs(0, loop="none", method=None, unroll=1, primitive="tanh"), _program(0))
+    assert _decide(code, [(5, _obs(5), _program(5)), t0]).passed
+    got = _decide(code, [t0])
+    assert not got.passed and "no case with T >= 1" in got.message
+    got = _decide(code, [(0, _obs(0, loop="none", method=None), _program(0, whole=True))] + [t0])
+    assert not got.passed
+
+
+def test_an_older_runner_without_the_new_keys_is_judged_as_before():
+    assert _decide(REF, [(5, _obs(5, method="absent", unroll=None), _program(5))]).passed
+    rows = [(37, _obs(37, method="absent", unroll=None), {"ok": True, "reason": "ok", "trips": 2, "per_trip": 16,
+                                                          "outside": 5}),
+            (5, _obs(5, method="absent", unroll=None), _program(5, whole=True))]
+    unroll16 = REF.replace("jnp.arange(self.T))", "jnp.arange(self.T), unroll=16)")
+    assert _decide(unroll16, rows).passed
+    got = _decide(REF, [(5, {**_obs(5, method="absent", unroll=None), "in_module": False}, _program(5))])
+    assert not got.passed and "did not compute" in got.message
