@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import hlo_graph  # noqa: E402  (this folder, put on the path just above)
+import hlo_origin  # noqa: E402
 
 MAX_NODES = hlo_graph.MAX_NODES
 FORBIDDEN_OPS = ("stablehlo.send", "stablehlo.recv", "stablehlo.infeed", "stablehlo.outfeed")
@@ -120,22 +121,25 @@ def _verify(module, T: int) -> Structure:
         return Structure(False, "not_one_output")
     x = ("arg", 0, str(block.arguments[0].type))
     out = g.call(main, (x,))[0]
-    return _recurrence(hlo_graph.Reader(g), out, x, T)
+    r = hlo_graph.Reader(g)
+    return _recurrence(r, out, x, T, (r.dims(x) or (0,))[0])
 
 
 def _steps(r: hlo_graph.Reader, ref: tuple, stop: tuple, W: tuple | None) -> tuple[tuple, int, tuple | None] | str:
     """Peel steps tanh(c @ W) off ref down to (not including) a step whose carry is `stop`:
     (what is left, how many steps, W), or a reason code when the steps disagree on W."""
     count = 0
-    while (s := r.step(ref)) is not None and s[0] != stop:
+    while (s := r.step(ref, stop)) is not None and s[0] != stop:
         if W is not None and s[1] != W:
             return "w_not_shared"
         W, ref, count = s[1], s[0], count + 1
     return ref, count, W
 
 
-def _recurrence(r: hlo_graph.Reader, out: tuple, x: tuple, T: int) -> Structure:
-    peeled = _steps(r, r.strip(out), x, None)
+def _recurrence(r: hlo_graph.Reader, out: tuple, x: tuple, T: int, H: int) -> Structure:
+    """W is compared as one canonical reference (hlo_graph.Reader.matrix): the same value through
+    transposes of either parity, widening converts, and the loop variable that carries it."""
+    peeled = _steps(r, r.strip(out, narrowing=True), x, None)
     if isinstance(peeled, str):
         return Structure(False, peeled)
     e, after, W = peeled
@@ -147,35 +151,34 @@ def _recurrence(r: hlo_graph.Reader, out: tuple, x: tuple, T: int) -> Structure:
         trips = _trips(r, init, body, cond, lvars)
         if trips is None:
             return Structure(False, "loop_count_unknown")
-        inside = _steps(r, r.strip(body[j]), lvars[j], None)
+        inside = _steps(r, r.strip(body[j]), lvars[j], W)
         if isinstance(inside, str):
             return Structure(False, inside, trips)
-        c, per_trip, wloop = inside
-        last = r.step(c) if per_trip or c != lvars[j] else None
+        c, per_trip, W = inside
+        last = r.step(c, lvars[j]) if per_trip or c != lvars[j] else None
         if last is not None and last[0] == lvars[j]:          # the step that reads the loop's carry
-            per_trip, wloop = per_trip + 1, wloop if wloop is not None else last[1]
-            if last[1] != wloop:
+            if W is not None and last[1] != W:
                 return Structure(False, "w_not_shared", trips)
-            c = lvars[j]
+            per_trip, W, c = per_trip + 1, last[1], lvars[j]
         if per_trip == 0 or c != lvars[j]:
             return Structure(False, "loop_body_not_step", trips)
-        if wloop[0] != "var" or wloop[1] != loop or body[wloop[2]] != wloop:
+        if W[0] != "op" and W[0] != "arg" and W[1] == loop:   # a W the loop changes from trip to trip
             return Structure(False, "w_not_shared", trips, per_trip)
-        if W is not None and init[wloop[2]] != W:
-            return Structure(False, "w_not_shared", trips, per_trip)
-        W = init[wloop[2]]
         peeled = _steps(r, r.strip(init[j]), x, W)
         if isinstance(peeled, str):
             return Structure(False, peeled, trips, per_trip)
         e, before, W = peeled
     outside = after + before
-    first = r.step(e)
+    first = r.step(e, x)
     if first is None or first[0] != x:
         reason = "several_loops" if e[0] == "result" else \
             ("output_not_recurrence" if trips is None and outside == 0 else "init_not_tanh_xw")
         return Structure(False, reason, trips, per_trip, outside)
     if W is not None and first[1] != W:
         return Structure(False, "w_not_shared", trips, per_trip, outside)
+    why = hlo_origin.origin(r, first[1], H)
+    if why is not None:
+        return Structure(False, why, trips, per_trip, outside)
     if trips is None:
         return Structure(T == 0 and outside == 0, "ok" if T == 0 and outside == 0 else "no_loop", None, None,
                          outside)

@@ -124,37 +124,65 @@ class Reader:
             return str(ref[1][1].regions[1].blocks[0].arguments[ref[2]].type)
         return ""
 
+    def dims(self, ref: tuple) -> tuple[int, ...] | None:
+        """The value's static shape (None when it is not static)."""
+        return _dims(self.type(ref))
+
     def constant(self, ref: tuple) -> int | None:
         return _scalar(self.attr(ref, "value")) if self.name(ref) == "stablehlo.constant" else None
 
-    def strip(self, ref: tuple) -> tuple:
-        """Through value-preserving wrappers: a float convert, a copy, a same-type reshape."""
-        while self.name(ref) in ("stablehlo.convert", "stablehlo.reshape", "stablehlo.copy"):
+    def strip(self, ref: tuple, narrowing: bool = False) -> tuple:
+        """Through value-preserving wrappers: a copy, a same-type reshape, a float convert of the same
+        shape that widens (any float convert with `narrowing`: the result's own dtype is judged by the
+        grader), and a reshape, broadcast_in_dim or transpose that only moves unit dimensions."""
+        while self.name(ref) in _WRAPPERS and len(ref[1].operands) == 1:
             (inner,) = self.operands(ref)
-            same = self.type(inner) == self.type(ref)
-            widen = self.name(ref) == "stablehlo.convert" and _float(self.type(inner)) and _float(self.type(ref)) \
-                and _shape(self.type(inner)) == _shape(self.type(ref))
-            if not (same or widen):
+            name, ti, to = self.name(ref), self.type(inner), self.type(ref)
+            if name == "stablehlo.convert":
+                bits_in, bits_out = _float_bits(ti), _float_bits(to)
+                ok = bits_in and bits_out and _shape(ti) == _shape(to) and (narrowing or bits_out > bits_in)
+            elif name == "stablehlo.copy" or (name == "stablehlo.reshape" and ti == to):
+                ok = True
+            else:
+                ok = _size(ti) == _size(to) is not None and _long(ti) == _long(to) and len(_long(ti)) <= 1
+            if not ok:
                 break
             ref = inner
         return ref
 
-    def matrix(self, ref: tuple) -> tuple[tuple, bool]:
-        """(W's reference, whether it was transposed)."""
-        if self.name(ref) == "stablehlo.transpose":
-            perm = self.attr(ref, "permutation")
-            if re.findall(r"-?\d+", perm.split(":", 1)[-1]) == ["1", "0"]:
-                return self.strip(self.operands(ref)[0]), True
-        return ref, False
+    def matrix(self, ref: tuple) -> tuple[tuple, int]:
+        """(W's canonical reference, the parity of the transposes on the way): through any chain of
+        transposes and value-preserving wrappers, and through a loop variable that every trip passes
+        on unchanged (it is its initial value), so the same W inside and outside a loop is one
+        reference."""
+        parity = 0
+        for _ in range(256):
+            ref = self.strip(ref)
+            if self.name(ref) == "stablehlo.transpose" and len(_shape(self.type(ref))) == 2:
+                perm = self.attr(ref, "permutation")
+                if re.findall(r"-?\d+", perm.split(":", 1)[-1]) == ["1", "0"]:
+                    parity, ref = parity ^ 1, self.operands(ref)[0]
+                    continue
+            if ref[0] == "var":
+                init, body, _cond, _lvars = self.g.loop_parts(ref[1])
+                if body[ref[2]] == ref:
+                    ref = init[ref[2]]
+                    continue
+            break
+        return ref, parity
 
-    def step(self, ref: tuple) -> tuple[tuple, tuple] | None:
-        """(carry, W) when ref is tanh(carry @ W) in the recurrence's orientation."""
+    def step(self, ref: tuple, hint: tuple | None = None) -> tuple[tuple, tuple] | None:
+        """(carry, W) when ref is tanh(carry @ W) in the recurrence's orientation. `hint`: the carry
+        expected, which tells carry from W where both are 1 x 1 (H = 1)."""
         ref = self.strip(ref)
         if self.name(ref) != "stablehlo.tanh":
             return None
-        return self.matmul(self.operands(ref)[0])
+        return self.matmul(self.operands(ref)[0], hint)
 
-    def matmul(self, ref: tuple) -> tuple[tuple, tuple] | None:
+    def matmul(self, ref: tuple, hint: tuple | None = None) -> tuple[tuple, tuple] | None:
+        """(vector, W) when ref is vector @ W: a dot_general of an (H,) vector (or 1 x H, H x 1) and
+        an H x H matrix, in either operand order, contracting the vector with W's rows (after the
+        matrix's transposes: dot, matmul, einsum and W.T.T all come to this)."""
         ref = self.strip(ref)
         if self.name(ref) != "stablehlo.dot_general" or len(ref[1].operands) != 2:
             return None
@@ -163,18 +191,26 @@ class Reader:
             return None
         lhs_c = _ints(dims.split("lhs_contracting_dimensions")[1]) if "lhs_contracting_dimensions" in dims else []
         rhs_c = _ints(dims.split("rhs_contracting_dimensions")[1]) if "rhs_contracting_dimensions" in dims else []
+        if len(lhs_c) != 1 or len(rhs_c) != 1:
+            return None
         a, b = self.operands(ref)
-        ra, rb = len(_shape(self.type(a))), len(_shape(self.type(b)))
-        if ra == 1 and rb == 2 and lhs_c == [0] and rhs_c in ([0], [1]):
-            vec, mat, flipped = a, b, rhs_c == [1]
-        elif ra == 2 and rb == 1 and rhs_c == [0] and lhs_c in ([0], [1]):
-            vec, mat, flipped = b, a, lhs_c == [1]
-        else:
-            return None
-        base, transposed = self.matrix(self.strip(mat))
-        if flipped != transposed:        # c @ W.T: the transposed-W mistake
-            return None
-        return self.strip(vec), base
+        found = []
+        for vec, mat, vc, mc in ((a, b, lhs_c[0], rhs_c[0]), (b, a, rhs_c[0], lhs_c[0])):
+            sv, sm = _dims(self.type(vec)), _dims(self.type(mat))
+            if sv is None or sm is None or len(sm) != 2 or sm[0] != sm[1] or len(sv) > 2 \
+                    or len([n for n in sv if n != 1]) > 1 or not 0 <= vc < len(sv) or sv[vc] != sm[0]:
+                continue
+            base, parity = self.matrix(mat)
+            if mc ^ parity and sm != (1, 1):  # c @ W.T: the transposed-W mistake (invisible for H = 1)
+                continue
+            found.append((self.strip(vec), base))
+        if len(found) > 1 and hint is not None:          # H = 1: the one whose vector is the carry
+            found.sort(key=lambda f: f[0] != hint and self.name(f[0]) != "stablehlo.tanh")
+        return found[0] if found else None
+
+
+_WRAPPERS = ("stablehlo.convert", "stablehlo.reshape", "stablehlo.copy", "stablehlo.broadcast_in_dim",
+             "stablehlo.transpose")
 
 
 def _shape(type_text: str) -> tuple:
@@ -182,5 +218,26 @@ def _shape(type_text: str) -> tuple:
     return tuple(m.group(1).split("x")[:-1]) if m else ("?",)
 
 
-def _float(type_text: str) -> bool:
-    return bool(re.search(r"x?(f16|bf16|f32|f64)>$", type_text))
+def _dims(type_text: str) -> tuple[int, ...] | None:
+    dims = _shape(type_text)
+    return tuple(int(d) for d in dims) if all(d.isdigit() for d in dims) else None
+
+
+def _size(type_text: str) -> int | None:
+    dims = _dims(type_text)
+    if dims is None:
+        return None
+    n = 1
+    for d in dims:
+        n *= d
+    return n
+
+
+def _long(type_text: str) -> tuple:
+    """The dimensions that are not 1."""
+    return tuple(d for d in _shape(type_text) if d != "1")
+
+
+def _float_bits(type_text: str) -> int:
+    m = re.search(r"(?:x|<)(bf16|f16|f32|f64)>$", type_text)
+    return {"bf16": 16, "f16": 16, "f32": 32, "f64": 64}[m.group(1)] if m else 0

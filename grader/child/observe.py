@@ -1,30 +1,47 @@
 """What only the runner's process can see, observed by data flow while each case is traced: the
-Module class and its fields, the variables its init creates, which Module method produced the
-output, and which loop primitive did (a raw lax.scan of T steps, Flax's nn.scan lift, a while loop,
-or none: an unrolled Python loop). This is evidence, not proof: code in this process can rewrite it,
-so the grader never lets it lift a verdict to AC without the executor's verified structure.
+Module class and its fields, the variables its init creates, which Module method the loop that
+produced the output ran under, and which loop primitive it is (a raw lax.scan of T steps, Flax's
+nn.scan lift, a while loop, or none: an unrolled Python loop). This is evidence, not proof: code in
+this process can rewrite it, so the grader never lets it lift a verdict to AC without the executor's
+verified structure.
+
+Every method call on an instance of the class runs inside a name scope `marker + method name`, where
+the marker is drawn by the runner for this grading (os.urandom, before the submission is imported),
+so a scope the submission opens itself cannot pass for it without first finding the marker in this
+process. What counts is the scope of the loop equation itself, or of a call equation that encloses it
+(a jit inside the method starts its own name stack), never of an equation downstream of the loop (a
+copy, a convert the method applies to a carry computed elsewhere).
+
+The Flax lift is told from the loop equation's Python traceback: Flax's nn.scan calls lax.scan from
+flax/core/axes_scan.py, and a wrapper of jax.lax.scan adds frames to that stack, it cannot remove that
+one. (The body's `func_src_info` still counts when it names that file, but a wrapper can replace it.)
 
 Everything it uses from JAX and Flax is captured when the Observer is built, before the submission
 is imported.
 """
 import dataclasses
+import os
+import re
 
-MARK = "lax_grader_module_method"       # a name scope around every method call of the Module class
-FLAX_LIFT_MARK = "flax/core/axes_scan.py"
 CALLS = ("pjit", "jit", "closed_call", "core_call", "remat", "checkpoint", "custom_jvp_call",
          "custom_vjp_call", "custom_vjp_call_jaxpr", "custom_lin")
 PASS_THROUGH = ("convert_element_type", "copy", "copy_p", "reshape", "optimization_barrier")
+MAX_FRAMES = 400          # frames of a loop's traceback looked at (a deep recursion is not walked whole)
 
 
 class Observer:
-    def __init__(self, cls_name: str):
+    def __init__(self, cls_name: str, marker: str | None = None):
+        """`marker`: the scope marker drawn for this grading (drawn here when not given)."""
+        import flax.core.axes_scan as axes_scan
         import flax.linen as nn
         import jax
-        self.cls_name = cls_name
+        self.cls_name, self.marker = cls_name, marker or "m" + os.urandom(16).hex()
+        self.lift_file = axes_scan.__file__.replace("\\", "/")
         self.module_base, self.intercept, self.named_scope = nn.Module, nn.intercept_methods, jax.named_scope
         self.flatten = jax.tree_util.tree_flatten_with_path
         self.fields, self.is_dataclass = dataclasses.fields, dataclasses.is_dataclass
         self.isinstance, self.issubclass, self.getattr, self.type = isinstance, issubclass, getattr, type
+        self.scope_re = re.compile(re.escape(self.marker) + r"([A-Za-z0-9_]{1,100})")
         self.cls = None
         self.calls: list[dict] = []          # module method calls seen during one case
         self.bound = None                    # (a fresh copy of the module, method) of the last apply
@@ -46,8 +63,8 @@ class Observer:
 
     def spy(self):
         """intercept_methods: every method call on an instance of the class is recorded (with the
-        variables its init made) and runs inside the MARK name scope, so the traced equations it
-        creates can be told from the rest."""
+        variables its init made) and runs inside the name scope marker + method name, so the traced
+        equations it creates can be told from the rest, and by method."""
         self.calls, self.bound = [], None
         cls = self.cls
 
@@ -55,9 +72,10 @@ class Observer:
             mod = context.module
             if cls is None or not self.isinstance(mod, cls):
                 return next_fun(*args, **kwargs)
-            with self.named_scope(MARK):
+            method = str(context.method_name)[:100]
+            with self.named_scope(self.marker + (re.sub(r"[^A-Za-z0-9_]", "_", method) or "_")):
                 out = next_fun(*args, **kwargs)
-            call = {"method": str(context.method_name)[:100], "init": bool(mod.is_initializing())}
+            call = {"method": method, "init": bool(mod.is_initializing())}
             if call["method"] != "setup":
                 try:
                     call["params"] = self._leaves(mod.variables)
@@ -69,6 +87,9 @@ class Observer:
             return out
         return self.intercept(record)
 
+    def saw_init(self) -> bool:
+        return any(c["init"] for c in self.calls)
+
     def _leaves(self, variables) -> dict:
         out = {}
         for path, leaf in self.flatten(variables)[0][:50]:
@@ -79,38 +100,59 @@ class Observer:
     def report(self, closed_jaxpr, T: int) -> dict:
         """The case's evidence: the loop that produced the output, and the module calls seen."""
         params = next((c["params"] for c in self.calls if c["init"] and "params" in c), None)
-        loop = loop_of(closed_jaxpr) if closed_jaxpr is not None else {"loop": "unknown"}
+        loop = self.loop_of(closed_jaxpr) if closed_jaxpr is not None else {"loop": "unknown"}
+        loop.setdefault("scan_method", None)
+        loop["in_module"] = loop["scan_method"] is not None
+        loop.setdefault("unroll", 1)
         return {**loop, "T": T, "methods": sorted({c["method"] for c in self.calls})[:10], "params": params}
 
+    def method_of(self, stacks: list) -> str | None:
+        """The innermost method scope on the loop's composed name stack (enclosing calls first)."""
+        found = self.scope_re.findall("/".join(str(s) for s in stacks))
+        return found[-1] if found else None
 
-def loop_of(closed_jaxpr) -> dict:
-    """Follow the output back through calls and value-preserving ops to the equation that made it."""
-    jaxpr = getattr(closed_jaxpr, "jaxpr", closed_jaxpr)
-    if len(jaxpr.outvars) != 1:
-        return {"loop": "not_one_output"}
-    var, in_module = jaxpr.outvars[0], False
-    for _ in range(64):
-        made = {id(v): (e, i) for e in jaxpr.eqns for i, v in enumerate(e.outvars)}
-        if id(var) not in made:
-            return {"loop": "input"}
-        eqn, k = made[id(var)]
-        name = eqn.primitive.name
-        sub = next((eqn.params[p] for p in ("jaxpr", "call_jaxpr", "fun_jaxpr") if p in eqn.params), None)
-        # A jit inside the method starts its own name stack: the mark may sit on any call on the way.
-        in_module = in_module or MARK in str(getattr(eqn.source_info, "name_stack", ""))
-        if name in CALLS and sub is not None:
-            jaxpr = getattr(sub, "jaxpr", sub)
-            var = jaxpr.outvars[k]
-            continue
-        if name in PASS_THROUGH:
-            var = eqn.invars[0]
-            continue
-        if name == "scan":
-            body = eqn.params["jaxpr"]
-            src = getattr(getattr(body.jaxpr, "debug_info", None), "func_src_info", "") or ""
-            lift = FLAX_LIFT_MARK in str(src).replace("\\", "/")
-            carry = k < eqn.params["num_carry"]
-            return {"loop": "flax_scan" if lift else "scan", "length": int(eqn.params["length"]),
-                    "carry": carry, "in_module": in_module}
-        return {"loop": "while" if name == "while" else "none", "primitive": name[:40], "in_module": in_module}
-    return {"loop": "unknown"}
+    def lifted(self, eqn) -> bool:
+        """Whether the scan equation was made by Flax's lift (see the module docstring)."""
+        tb = self.getattr(eqn.source_info, "traceback", None)
+        try:
+            codes = tb.raw_frames()[0] if tb is not None else ()
+        except Exception:  # noqa: BLE001 - no traceback: only the body's own source info is left
+            codes = ()
+        for code in codes[:MAX_FRAMES]:
+            if str(code.co_filename).replace("\\", "/") == self.lift_file:
+                return True
+        body = eqn.params["jaxpr"]
+        src = self.getattr(self.getattr(body.jaxpr, "debug_info", None), "func_src_info", "") or ""
+        return "flax/core/axes_scan.py" in str(src).replace("\\", "/")
+
+    def loop_of(self, closed_jaxpr) -> dict:
+        """Follow the output back through calls and value-preserving ops to the equation that made
+        it; the method is read from that equation's name stack and those of the calls around it."""
+        jaxpr = getattr(closed_jaxpr, "jaxpr", closed_jaxpr)
+        if len(jaxpr.outvars) != 1:
+            return {"loop": "not_one_output"}
+        var, enclosing = jaxpr.outvars[0], []
+        for _ in range(64):
+            made = {id(v): (e, i) for e in jaxpr.eqns for i, v in enumerate(e.outvars)}
+            if id(var) not in made:
+                return {"loop": "input"}
+            eqn, k = made[id(var)]
+            name = eqn.primitive.name
+            sub = next((eqn.params[p] for p in ("jaxpr", "call_jaxpr", "fun_jaxpr") if p in eqn.params), None)
+            if name in CALLS and sub is not None:
+                enclosing.append(getattr(eqn.source_info, "name_stack", ""))
+                jaxpr = getattr(sub, "jaxpr", sub)
+                var = jaxpr.outvars[k]
+                continue
+            if name in PASS_THROUGH:
+                var = eqn.invars[0]
+                continue
+            method = self.method_of(enclosing + [getattr(eqn.source_info, "name_stack", "")])
+            if name == "scan":
+                unroll = eqn.params.get("unroll", 1)
+                length = int(eqn.params["length"])
+                unroll = max(length, 1) if unroll is True else max(1, int(unroll or 1))
+                return {"loop": "flax_scan" if self.lifted(eqn) else "scan", "length": length,
+                        "carry": k < eqn.params["num_carry"], "scan_method": method, "unroll": min(unroll, 10 ** 9)}
+            return {"loop": "while" if name == "while" else "none", "primitive": name[:40], "scan_method": method}
+        return {"loop": "unknown"}

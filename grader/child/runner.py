@@ -7,8 +7,24 @@ compilation cache. Usage: python -I runner.py JOB.json  (frames go to the job's 
 Per case: a `program` frame (the serialized jax.export of `lax_scan_in_module(seed, x, hidden, T)`
 with seed, hidden and T static and x abstract, plus what observe.py saw), or where export fails a
 `result` frame (the plain call's value, then the exported program of the Module the call applied, if
-any), or an `error` frame (the plain call raised). Effect-only debug callbacks (jax.debug.print) are
-silenced while exporting: they change no value and cannot be serialized.
+any), or an `error` frame (the plain call raised).
+
+While a case is traced for export, two things the submission does are taken as what they mean
+rather than as reasons to fall back to the slow plain call:
+- effect-only debug callbacks (jax.debug.print, jax.debug.callback) are silenced: they change no value
+  and cannot be serialized;
+- a NumPy conversion of a JAX tracer made by the submission's own code (`numpy.asarray(t)`,
+  `numpy.array(t)`, either with a `dtype=`, `copy=` or `order=`) is the tracer itself, or the tracer
+  cast to that dtype, the operation NumPy would have applied to the concrete array. Any other use of
+  NumPy on a tracer (`np.tanh(t)`, `ndmin=`, `like=`, a list of tracers) still raises and still takes
+  the fallback. This cannot help a cheater: nothing the runner computes is believed, the values are
+  still those of the executor's run of the exported program, and the program is verified as any
+  other; it only spares a correct `return np.asarray(model.apply(...))` the plain call.
+The marker of the Module's name scopes (observe.py) is drawn here, for this grading, before the
+submission is imported. A jitted helper whose trace JAX cached on an earlier case with the same
+shapes runs no Python, so no init is seen: such a case is traced once more after clearing JAX's
+trace caches (clearing before every case would cost ~0.1 s a case on one CPU; measured in
+tests/test_child_structure.py's docstring).
 """
 import json
 import os
@@ -26,15 +42,45 @@ class Exporter:
     is imported, so it holds JAX's own functions."""
 
     def __init__(self, jax):
+        import flax
+        import numpy
+        import warnings
         from jax._src import config
         from jax._src.export import _export
         from jax._src.interpreters import mlir
         self.jax, self._export, self.mlir, self.config = jax, _export, mlir, config
         self.jit, self.aval, self.f32 = jax.jit, jax.ShapeDtypeStruct, jax.numpy.float32
+        self.clear_caches, self.tracer = jax.clear_caches, jax.core.Tracer
+        self.numpy, self.warnings, self.getframe, self.isinstance = numpy, warnings, sys._getframe, isinstance
+        self.internal = tuple(os.path.dirname(m.__file__) + os.sep for m in (jax, flax, numpy))
         self.silent = False
         self._debug = (jax.debug.print, jax.debug.callback)
         jax.debug.print = self._quiet(self._debug[0])
         jax.debug.callback = self._quiet(self._debug[1])
+
+    def _as_is(self, real, array: bool):
+        """numpy.asarray / numpy.array that hand a tracer back as itself (see the module docstring)."""
+        allowed = {"dtype", "copy", "order", "subok", "ndmin"} if array else {"dtype", "copy", "order"}
+
+        def conversion(a, *args, **kwargs):
+            if not self.isinstance(a, self.tracer) or len(args) > 1 or not set(kwargs) <= allowed \
+                    or kwargs.get("ndmin", 0) != 0 or kwargs.get("subok", True) is not True \
+                    or self.getframe(1).f_code.co_filename.startswith(self.internal):
+                return real(a, *args, **kwargs)
+            dtype = args[0] if args else kwargs.get("dtype")
+            if dtype is None:
+                return a
+            with self.warnings.catch_warnings():
+                self.warnings.simplefilter("ignore")   # float64 without x64 is float32, as everywhere in JAX
+                return a.astype(dtype)
+        return conversion
+
+    def _patched(self):
+        """Install the conversions for one trace; returns what to put back."""
+        np = self.numpy
+        saved = (np.asarray, np.array)
+        np.asarray, np.array = self._as_is(saved[0], False), self._as_is(saved[1], True)
+        return saved
 
     def _quiet(self, real):
         def wrapper(*args, **kwargs):
@@ -44,11 +90,13 @@ class Exporter:
     def trace(self, fn, H: int):
         """(traced, None) or (None, the exception tracing raised)."""
         self.silent = True
+        saved = self._patched()
         try:
             return self.jit(fn).trace(self.aval((H,), self.f32)), None
         except BaseException as e:  # noqa: BLE001 - the plain call decides what the student's code does
             return None, e
         finally:
+            self.numpy.asarray, self.numpy.array = saved
             self.silent = False
 
     def export(self, traced) -> bytes:
@@ -109,6 +157,11 @@ def run_case(case, fn, exporter, observer, chan, path, max_elements, jax, np):
     t = time.perf_counter()
     with observer.spy():
         traced, failure = exporter.trace(lambda v: fn(seed, v, H, T), H)
+    if traced is not None and observer.cls is not None and not observer.saw_init():
+        exporter.clear_caches()          # a cached jitted helper ran no Python: see its init once more
+        with observer.spy():
+            again = exporter.trace(lambda v: fn(seed, v, H, T), H)
+        traced, failure = again if again[0] is not None else (traced, failure)
     avals = traced.jaxpr.out_avals if traced is not None else ()
     if traced is not None and len(avals) == 1 and hasattr(avals[0], "shape"):
         evidence = observer.report(traced.jaxpr, T)
@@ -176,7 +229,7 @@ def main():
     import numpy as np
     import observe
     exporter = Exporter(jax)
-    observer = observe.Observer(job["module_class"])
+    observer = observe.Observer(job["module_class"], "m" + os.urandom(16).hex())   # drawn per grading
     # Everything above is the judge's; a death before this frame is a judge error, after it the
     # submission's code is running.
     chan.send({"type": "ready", "pid": os.getpid()})
