@@ -87,6 +87,7 @@ class Problem:
     visibility: dict[str, Visibility]
     checks: tuple[CheckSpec, ...]
     cases: tuple[CaseSpec, ...]
+    validation_accepted: tuple[str, ...] = ()  # more correct solutions for `validate`, bundle-relative
 
     def cases_of(self, which: str) -> tuple[CaseSpec, ...]:
         """`public`, `hidden` or `all` (public first, each in file order)."""
@@ -168,5 +169,24 @@ def _build(root: Path, raw: dict, path: Path) -> Problem:
         max_score=float(scoring["max_score"]), checks_points=float(scoring["checks_points"]),
         public_weight=float(scoring["public_weight"]),
         visibility={**DEFAULT_VISIBILITY, **raw.get("visibility", {})},
-        checks=checks, cases=tuple(cases),
+        checks=checks, cases=tuple(cases), validation_accepted=_relative(raw, path),
     )
+
+
+def _relative(raw: dict, path: Path) -> tuple[str, ...]:
+    """validation.accepted: paths inside the bundle, so the list means the same on every copy of it."""
+    listed = tuple(raw.get("validation", {}).get("accepted", ()))
+    for entry in listed:
+        if Path(entry).is_absolute() or ".." in Path(entry).parts:
+            raise UsageError(f"{path}: validation.accepted: {entry!r} must be a path inside the bundle, "
+                             "relative to problem.yaml's folder")
+    return listed
+
+
+def validation_files(problem: Problem) -> tuple[Path, ...]:
+    """The files validation.accepted lists, for `validate`. Checked only here, never when grading:
+    the platform packages and the handout carry problem.yaml without them."""
+    for entry in problem.validation_accepted:
+        if not (problem.root / entry).exists():
+            raise UsageError(f"{problem.root / 'problem.yaml'}: validation.accepted: {entry} does not exist")
+    return tuple(problem.root / entry for entry in problem.validation_accepted)

@@ -9,10 +9,13 @@ import yaml
 
 from conftest import run_cli
 from grader.judge.cases import load_golden
-from grader.problem import CaseSpec, Limits, load_problem
-from grader.instructor.quality import Timing, _nice, assess, sole_catchers, time_limits, uncaught
+from grader import UsageError
+from grader.problem import CaseSpec, Limits, load_problem, validation_files
+from grader.instructor.probe import correct_solutions, one_cpu_cores
+from grader.instructor.quality import (ColdRun, assess, cold_run, margins, nice, proposed, sole_catchers, tightest,
+                                       uncaught)
 from grader.instructor.validate import example_jobs
-from validation_bundles import small_bundle, write_golden
+from validation_bundles import list_accepted, slow_correct_solution, small_bundle, write_golden
 
 RTOL, ATOL = 1e-4, 1e-5
 
@@ -60,12 +63,61 @@ def test_weak_kill_and_thin_float64_margin_fail():
     assert any("float32 arithmetic" in p for p in q.problems)
 
 
-def test_time_limit_rule_is_five_times_two_and_the_total_two_times_two():
-    limits = Limits(40, 10, 300, 640, 4096, 1 << 20, 1 << 17, 64, 256, 256)
-    rows = {r.name: r for r in time_limits(Timing(0.9, {"x": 0.8, "y": 1.2}, {}), limits)}
-    assert rows["case_time_s"].needed_s == pytest.approx(12.0) and not rows["case_time_s"].ok
-    assert rows["load_time_s"].ok and rows["total_time_s"].needed_s == pytest.approx(11.6)
-    assert rows["case_time_s"].proposed_s == 20 and _nice(0.3) == 1 and _nice(101) == 200
+def _verdict(verdict="AC", times=(("p01", 0.5), ("h01", 1.5)), total=6.0, score=100.0):
+    return {"verdict": verdict, "score": score, "max_score": 100.0, "timing": {"total_s": total},
+            "internal": {}, "cases": [{"id": cid, "verdict": verdict, "time_s": t, "message": "m"}
+                                      for cid, t in times]}
+
+
+def test_time_limit_rule_is_twice_the_slowest_cold_correct_solution():
+    limits = Limits(12, 3, 13, 640, 4096, 1 << 20, 1 << 17, 64, 256, 256)
+    a = cold_run("a.py", _verdict(), cpu=1)
+    assert a.accepted and a.outside_s == pytest.approx(4.0) and a.cpu == 1
+    b = cold_run("b.py", _verdict(times=(("p01", 0.4), ("h01", 1.0)), total=7.0))
+    rows = {(m.file, m.limit): m for m in margins([a, b], limits)}
+    case = rows["a.py", "case_time_s"]          # a's slowest case, h01: 1.5 s, needs 3 s: exactly 2x
+    assert case.case == "h01" and case.ok and case.ratio == pytest.approx(2.0)
+    total = rows["b.py", "total_time_s"]        # 7 s needs 14 s > 13 s
+    assert not total.ok and total.needed_s == pytest.approx(14.0)
+    assert "b.py: total_time_s 13 s leaves 1.86×" in total.say() and "needs ≥ 14 s" in total.say()
+    assert tightest(list(rows.values())) is total
+    assert proposed(list(rows.values())) == {"load_time_s": 12, "case_time_s": 3, "total_time_s": 15}
+    assert nice(0.3) == 1 and nice(101) == 120 and nice(50) == 50 and nice(52.4) == 60
+
+
+def test_a_cold_run_that_is_not_accepted_sizes_no_limit_and_says_why():
+    limits = Limits(10, 3, 13, 640, 4096, 1 << 20, 1 << 17, 64, 256, 256)
+    tle = cold_run("t.py", {**_verdict("TLE"), "cases": [{"id": "h01", "verdict": "TLE", "time_s": None,
+                                                          "message": "the time limit ran out"}]})
+    partial = cold_run("p.py", _verdict(score=80.0))
+    assert not tle.accepted and "h01: the time limit ran out" in tle.why
+    assert not partial.accepted and partial.why == "a check failed"
+    assert margins([tle, partial, ColdRun("x.py", None, False, "exit status 2", {}, 0.0)], limits) == []
+
+
+def test_validation_accepted_key(tmp_path):
+    path = small_bundle(tmp_path, variants=False)
+    list_accepted(path, ["solutions/missing.py"])
+    problem = load_problem(path)                 # grading never needs these files
+    with pytest.raises(UsageError, match="validation.accepted: solutions/missing.py does not exist"):
+        validation_files(problem)
+    code, _, err = run_cli(["--problem", str(path), "validate"])
+    assert code == 2 and err.count("\n") == 1 and "solutions/missing.py does not exist" in err
+    list_accepted(path, [slow_correct_solution(tmp_path, 0.1), "reference/solution.py"])
+    labels = [label for label, _ in correct_solutions(load_problem(path), skip_examples=True)]
+    assert labels == ["reference/solution.py", "solutions/slow_but_correct.py"]    # once each
+    for bad, says in (("../outside.py", "inside the bundle"), ("/abs/x.py", "inside the bundle"),
+                      (3, "validation.accepted.0")):
+        list_accepted(path, [bad])
+        with pytest.raises(UsageError, match=says):
+            load_problem(path)
+
+
+def test_cold_gradings_get_cores_of_their_own():
+    import os
+    cores = one_cpu_cores(8)
+    assert len(cores) == len(set(cores)) == len(os.sched_getaffinity(0))
+    assert len(one_cpu_cores(1)) == 1 and set(cores) <= os.sched_getaffinity(0)
 
 
 def test_example_directives(tmp_path):
@@ -112,6 +164,10 @@ def test_small_bundle_passes_and_prints_tables(tmp_path):
     assert set(checks) == {"schemas", "environment", "reproduce", "reference", "starter", "kill_sets",
                            "margins", "time_limits"}
     assert "kill sets" in text and "tolerance margins" in text and "proposed limits" in text
+    assert "tightest: reference/solution.py" in checks["time_limits"]["summary"]
+    (cold,) = doc["cold_gradings"]            # --skip-examples: the reference alone, every case, cold
+    assert cold["file"] == "reference/solution.py" and cold["verdict"] == "AC"
+    assert set(cold["case_s"]) == {"p01", "h01", "h24", "h25"} and cold["cpu"] in one_cpu_cores(8)
     h01 = next(c for c in doc["cases"] if c["id"] == "h01")
     assert "transposed_w" in h01["kills"] and h01["tol_over_float64"] > 3
 
@@ -140,3 +196,21 @@ def test_removing_the_only_catching_case_fails_kill_sets(tmp_path):
     code, checks, _, text = _validate(path)
     assert code == 1 and not checks["kill_sets"]["passed"]
     assert "transposed_w" in checks["kill_sets"]["summary"] and checks["reproduce"]["passed"], text
+
+
+@pytest.mark.slow
+def test_limits_that_leave_a_cold_correct_solution_less_than_twice_its_time_fail(tmp_path):
+    """A correct solution that sleeps 5.5 s per case: its cold cases take more than half of a 10 s
+    case_time_s (a margin below 2x) and less than the limit itself (AC), however busy the machine."""
+    path = small_bundle(tmp_path, hidden=("h01",), case_time_s=10)
+    list_accepted(path, [slow_correct_solution(tmp_path, 5.5)])
+    code, checks, doc, text = _validate(path)
+    assert code == 1 and checks["reference"]["passed"], text
+    check = checks["time_limits"]
+    assert not check["passed"], text
+    slow = [d for d in check["details"] if d.startswith("solutions/slow_but_correct.py: case_time_s 10 s")]
+    assert slow and "needs ≥" in slow[0], check        # the file, the limit, the time, what it needs
+    rows = {(m["file"], m["limit"]): m for m in doc["margins"]}
+    case = rows["solutions/slow_but_correct.py", "case_time_s"]
+    assert case["measured_s"] >= 5.5 and not case["ok"] and case["needed_s"] > 10
+    assert rows["reference/solution.py", "case_time_s"]["ok"]

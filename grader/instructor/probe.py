@@ -1,46 +1,52 @@
-"""The reference, run sandboxed with a float64 twin, and timed as grading runs it: raw material for
-`validate`.
+"""Raw material for `validate`, measured in children (the grader process never imports JAX):
 
-The probe is the reference's own source with a function appended, run through the normal sandboxed
-runner (never in the grader process, which does not import JAX). Per case it returns one float64
-vector: the reference's float32 result (exactly, as float64), the same recurrence in float64 numpy
-with the same W, and the reference's times as grading sees them: a plain grading run of it (export in the runner,
-compile and run in the executor, the warmed cache as platforms have it), per case (wall time, export
-plus run: the limits bound wall time) and the runner's load.
-(The probe itself cannot be exported, it converts to NumPy: its own clock would time an eager call.)
+- the probe: the reference's own source with a function appended, run through the normal sandboxed
+  runner. Per case it returns one float64 vector: the reference's float32 result (exactly, as
+  float64) and the same recurrence in float64 numpy with the same W;
+- cold gradings: a correct solution graded as a student's program meets it on a platform, by a fresh
+  `python -m grader grade --cases all` process pinned to one CPU (its sandboxed children inherit the
+  affinity, so the executor runs after the runner, as on a one-CPU box) with an empty compilation
+  cache of its own (GRADER_JAX_CACHE: a new folder; never the bundle's warmed one). Two such gradings
+  run side by side only when asked, each on its own core.
 """
 from __future__ import annotations
 
+import json
+import os
+import queue
+import subprocess
+import sys
+import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
+from .. import BUNDLE_ROOT
 from ..judge.cases import GoldenCase
 from ..judge.drift import reference_outputs
-from ..problem import Problem
-from .quality import Timing
+from ..problem import Problem, validation_files
+from .quality import ColdRun, cold_run
+
+# Pins itself to one core, then becomes the given command: what it starts inherits the affinity.
+PIN = ("import os, sys; os.sched_setaffinity(0, {int(sys.argv[1])}); "
+       "os.execv(sys.executable, [sys.executable, *sys.argv[2:]])")
 
 FUNCTION = "_validate_probe"
 _PROBE = '''
 
 # ---- appended by grader/instructor/probe.py (validate only) ----
-import time as _vp_time
-_VP_STARTUP_CPU = _vp_time.process_time()
-
-
 def _validate_probe(seed, x, hidden, T):
     import numpy as _vp_np
-    c0, w0 = _vp_time.process_time(), _vp_time.perf_counter()
-    ref = {function}(seed, x, hidden, T)
-    ref = _vp_np.asarray(ref)
-    cpu, wall = _vp_time.process_time() - c0, _vp_time.perf_counter() - w0
+    ref = _vp_np.asarray({function}(seed, x, hidden, T))
     W = {module_class}(hidden=hidden, T=T).init(jax.random.PRNGKey(seed), x)["params"]["W"]
     W = _vp_np.asarray(W, _vp_np.float64)
     c = _vp_np.tanh(_vp_np.asarray(x, _vp_np.float64) @ W)
     for _ in range(T):
         c = _vp_np.tanh(c @ W)
     ref64 = ref.astype(_vp_np.float64) if ref.dtype == _vp_np.float32 else _vp_np.full(hidden, _vp_np.nan)
-    return _vp_np.concatenate([ref64.reshape(-1)[:hidden], c, [cpu, wall, _VP_STARTUP_CPU]])
+    return _vp_np.concatenate([ref64.reshape(-1)[:hidden], c])
 '''
 
 
@@ -48,7 +54,6 @@ def _validate_probe(seed, x, hidden, T):
 class ProbeResult:
     reference: dict[str, np.ndarray]       # case id -> float32 result of the reference
     float64: dict[str, np.ndarray]         # case id -> the same W and recurrence in float64
-    timing: Timing
 
 
 def source_for(problem: Problem, reference: bytes) -> bytes:
@@ -60,22 +65,75 @@ def source_for(problem: Problem, reference: bytes) -> bytes:
 def run_probe(problem: Problem, reference: bytes, cases: list[GoldenCase], isolation=None) -> ProbeResult:
     """RuntimeError (with the reason) when the reference does not load or a case does not return."""
     raw = reference_outputs(problem, source_for(problem, reference), cases, isolation, function=FUNCTION)
-    ref, f64, cpu, wall = {}, {}, {}, {}
-    startup = 0.0
+    ref, f64 = {}, {}
     for c in cases:
         v = raw[c.spec.id].astype(np.float64).reshape(-1)
         h = c.spec.hidden
-        if v.shape != (2 * h + 3,):
-            raise RuntimeError(f"case {c.spec.id}: the probe returned {v.shape[0]} values, not {2 * h + 3}")
+        if v.shape != (2 * h,):
+            raise RuntimeError(f"case {c.spec.id}: the probe returned {v.shape[0]} values, not {2 * h}")
         ref[c.spec.id] = v[:h].astype(np.float32)
-        f64[c.spec.id] = v[h:2 * h]
-    from ..judge.cases import job_cases
-    from ..execute import run
-    ex = run(problem, reference, job_cases(cases), isolation=isolation)
-    for c in cases:
-        out = ex.cases.get(c.spec.id)
-        if out is None or out.status != "result" or out.time_s is None:
-            raise RuntimeError(f"case {c.spec.id}: the reference did not run as graded ({out and out.status})")
-        cpu[c.spec.id] = wall[c.spec.id] = float(out.time_s)
-    startup = float(ex.load_time_s or 0.0)
-    return ProbeResult(ref, f64, Timing(startup, cpu, wall))
+        f64[c.spec.id] = v[h:]
+    return ProbeResult(ref, f64)
+
+
+def one_cpu_cores(jobs: int) -> list[int]:
+    """The cores cold gradings are pinned to, one per grading running at once (the last first)."""
+    cpus = sorted(os.sched_getaffinity(0), reverse=True)
+    return cpus[:max(1, min(jobs, len(cpus)))]
+
+
+def grade_cold(problem_file: Path, label: str, path: Path, cpu: int, isolation=None,
+               timeout_s: float = 600.0) -> ColdRun:
+    """One cold grading on core `cpu`; a grading that gives no verdict is a ColdRun without one."""
+    with tempfile.TemporaryDirectory(prefix="validate-cold-") as tmp:
+        os.chmod(tmp, 0o755)
+        cache = Path(tmp) / "jax-cache"
+        cache.mkdir()
+        argv = [sys.executable, "-c", PIN, str(cpu), "-m", "grader", "--problem", str(problem_file), "grade",
+                str(path), "--cases", "all", "--json", "-", *(["--isolation", isolation] if isolation else [])]
+        try:
+            done = subprocess.run(argv, cwd=BUNDLE_ROOT, env={**os.environ, "GRADER_JAX_CACHE": str(cache)},
+                                  stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            return ColdRun(label, None, False, f"no verdict within {timeout_s:g} s", {}, 0.0, cpu)
+    try:
+        return cold_run(label, json.loads(done.stdout), cpu)
+    except (ValueError, KeyError, TypeError):
+        last = (done.stderr.strip().splitlines() or ["no output"])[-1]
+        return ColdRun(label, None, False, f"exit status {done.returncode}: {last[:200]}", {}, 0.0, cpu)
+
+
+def cold_gradings(problem_file: Path, files: list[tuple[str, Path]], total_time_s: float, isolation=None,
+                  jobs: int = 1, progress=None) -> list[ColdRun]:
+    """ColdRuns in `files` order; up to `jobs` at once, each on a core no other of them uses."""
+    cores: queue.Queue[int] = queue.Queue()
+    for cpu in one_cpu_cores(jobs):
+        cores.put(cpu)
+
+    def one(item: tuple[str, Path]) -> ColdRun:
+        cpu = cores.get()
+        try:
+            run = grade_cold(problem_file, item[0], item[1], cpu, isolation, 1.5 * total_time_s + 120)
+        finally:
+            cores.put(cpu)
+        if progress:
+            progress(run)
+        return run
+
+    with ThreadPoolExecutor(max_workers=cores.qsize()) as pool:
+        return list(pool.map(one, files))
+
+
+def correct_solutions(problem: Problem, skip_examples: bool) -> list[tuple[str, Path]]:
+    """(label, path) of every correct solution validate knows: the reference, the accepted examples
+    (.py and .ipynb; not with --skip-examples), and problem.yaml's validation.accepted."""
+    accepted = problem.root / "tests" / "submissions" / "accepted"
+    found = [problem.reference_path]
+    if not skip_examples and accepted.is_dir():
+        found += sorted(f for f in accepted.iterdir() if f.suffix in (".py", ".ipynb") and not f.is_symlink())
+    out, seen = [], set()
+    for f in [*found, *validation_files(problem)]:
+        if f.resolve() not in seen:
+            seen.add(f.resolve())
+            out.append((str(f.relative_to(problem.root)) if f.is_relative_to(problem.root) else str(f), f))
+    return out

@@ -10,9 +10,12 @@ Rules (docs/validation.md):
                   float64 computation with the same W, wrong = the smallest distance of a variant the
                   case kills. Non-edge cases need wrong ≥ WRONG_MARGIN (a kill is decisive) and
                   1/f64 ≥ F64_MARGIN (float32 arithmetic uses a small part of the tolerance).
-  time limits     Kattis-style: limit ≥ TIME_MULTIPLIER × PLATFORM_FACTOR × the reference's CPU time
-                  (PLATFORM_FACTOR: Gradescope's default box has half a CPU, so wall = 2 × CPU); the
-                  total budget ≥ TOTAL_MARGIN × PLATFORM_FACTOR × the reference's whole run.
+  time limits     Kattis' rule, limit ≥ TIME_MARGIN × the slowest accepted solution, where the
+                  solutions are every correct one validate knows, each graded as a student's program
+                  meets it: cold (an empty compilation cache: every case compiles) on one CPU (the
+                  platforms' box). Per solution: its slowest case against case_time_s, its time
+                  outside the cases (children's start, JAX's import, loading) against load_time_s,
+                  its whole grading against total_time_s.
 """
 from __future__ import annotations
 
@@ -27,10 +30,7 @@ from ..problem import CaseSpec, Limits
 
 WRONG_MARGIN = 10.0
 F64_MARGIN = 3.0
-TIME_MULTIPLIER = 5.0
-PLATFORM_FACTOR = 2.0
-TOTAL_MARGIN = 2.0     # the total budget: Kattis' time_safety_margin over the whole run (the per-case
-                       # multiplier would ask 10x the reference's total and break the 60 s verdict)
+TIME_MARGIN = 2.0      # every correct solution, cold on one CPU, finishes within half of each limit
 
 
 @dataclass(frozen=True)
@@ -97,40 +97,96 @@ def sole_catchers(quality: list[CaseQuality]) -> dict[str, str]:
 
 
 # -- time limits ----------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Timing:
-    startup_cpu_s: float                   # interpreter + JAX + flax + the reference's import
-    case_cpu_s: dict[str, float]           # per case, compilation included
-    case_wall_s: dict[str, float]
+LIMITS = ("load_time_s", "case_time_s", "total_time_s")
 
 
 @dataclass(frozen=True)
-class LimitCheck:
-    name: str
+class ColdRun:
+    """One correct solution graded cold on one CPU, read from its verdict JSON."""
+    file: str                              # as the report shows it (relative to the bundle)
+    verdict: str | None                    # None: it could not be graded (`why` says why)
+    full_marks: bool
+    why: str                               # the first failing case, or why it could not be graded
+    case_s: dict[str, float]               # per case: its export, then its program's compile and run
+    total_s: float
+    cpu: int | None = None                 # the core it was pinned to
+
+    @property
+    def outside_s(self) -> float:
+        """Everything outside the cases: the children's start, JAX's and Flax's import, loading the
+        file, the grader's own work. It bounds the load phase (which the verdict does not time whole)."""
+        return max(0.0, self.total_s - sum(self.case_s.values()))
+
+    @property
+    def accepted(self) -> bool:
+        return self.verdict == "AC" and self.full_marks
+
+
+def cold_run(file: str, v: dict, cpu: int | None = None) -> ColdRun:
+    """A ColdRun from a native verdict (a dict, as `grade --json` writes it)."""
+    cases = {c["id"]: float(c["time_s"]) for c in v.get("cases", []) if c.get("time_s") is not None}
+    full = v.get("score", 0) >= v.get("max_score", 0) - 1e-9
+    why = (v.get("internal") or {}).get("judge_error") or next(
+        (f"{c['id']}: {c.get('message') or c['verdict']}" for c in v.get("cases", []) if c["verdict"] != "AC"),
+        "" if full else "a check failed")
+    return ColdRun(file, v["verdict"], full, str(why)[:200], cases, float(v["timing"]["total_s"]), cpu)
+
+
+@dataclass(frozen=True)
+class Margin:
+    file: str
+    limit: str                             # one of LIMITS
     limit_s: float
-    needed_s: float                        # TIME_MULTIPLIER × PLATFORM_FACTOR × measured
     measured_s: float
-    proposed_s: float
+    case: str | None = None                # case_time_s: the solution's slowest case
+
+    @property
+    def ratio(self) -> float:
+        return math.inf if self.measured_s <= 0 else self.limit_s / self.measured_s
+
+    @property
+    def needed_s(self) -> float:
+        return TIME_MARGIN * self.measured_s
 
     @property
     def ok(self) -> bool:
         return self.limit_s >= self.needed_s
 
+    def say(self) -> str:
+        what = f"{self.case} took" if self.case else "took"
+        return (f"{self.file}: {self.limit} {self.limit_s:g} s leaves {self.ratio:.2f}× ({what} "
+                f"{self.measured_s:.2f} s; needs ≥ {self.needed_s:.3g} s)")
 
-def _nice(seconds: float) -> float:
-    """Round a proposed limit up to 1, 2 or 5 × a power of ten (at least 1 s)."""
+
+def margins(runs: list[ColdRun], limits: Limits) -> list[Margin]:
+    """Three rows per accepted run (a run that is not AC has no time to size a limit from)."""
+    rows = []
+    for r in runs:
+        if not r.accepted:
+            continue
+        slowest = max(r.case_s, key=r.case_s.get, default=None)
+        rows += [Margin(r.file, "load_time_s", float(limits.load_time_s), r.outside_s),
+                 Margin(r.file, "case_time_s", float(limits.case_time_s),
+                        r.case_s[slowest] if slowest else 0.0, slowest),
+                 Margin(r.file, "total_time_s", float(limits.total_time_s), r.total_s)]
+    return rows
+
+
+def tightest(rows: list[Margin]) -> Margin | None:
+    return min(rows, key=lambda m: m.ratio, default=None)
+
+
+def slowest(rows: list[Margin], limit: str) -> Margin | None:
+    return max((m for m in rows if m.limit == limit), key=lambda m: m.measured_s, default=None)
+
+
+def nice(seconds: float) -> float:
+    """Round a proposed limit up to 1, 1.2, 1.5, 2, 2.5, 3, 4, 5, 6 or 8 × a power of ten (≥ 1 s)."""
     seconds = max(seconds, 1.0)
     base = 10.0 ** math.floor(math.log10(seconds))
-    return next(m * base for m in (1, 2, 5, 10) if m * base >= seconds)
+    return next(round(m * base, 6) for m in (1, 1.2, 1.5, 2, 2.5, 3, 4, 5, 6, 8, 10) if m * base >= seconds - 1e-9)
 
 
-def time_limits(t: Timing, limits: Limits) -> list[LimitCheck]:
-    factor = TIME_MULTIPLIER * PLATFORM_FACTOR
-    slowest = max(t.case_cpu_s.values(), default=0.0)
-    total = t.startup_cpu_s + sum(t.case_cpu_s.values())
-    rows = [("case_time_s", limits.case_time_s, slowest),
-            ("load_time_s", limits.load_time_s, t.startup_cpu_s),
-            ("total_time_s", limits.total_time_s, total)]
-    factors = {"total_time_s": TOTAL_MARGIN * PLATFORM_FACTOR}
-    return [LimitCheck(name, float(limit), factors.get(name, factor) * m, m, _nice(factors.get(name, factor) * m))
-            for name, limit, m in rows]
+def proposed(rows: list[Margin]) -> dict[str, float]:
+    """Each limit: TIME_MARGIN × the slowest accepted solution's time, rounded up."""
+    return {name: nice(m.needed_s) for name in LIMITS if (m := slowest(rows, name)) is not None}

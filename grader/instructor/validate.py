@@ -3,8 +3,9 @@
 Like Kattis' verifyproblem, and more: schemas; the reference reproduces every golden vector here and
 gets AC with full marks; the starter does not; every example gets its folder's verdict; every known
 wrong variant is caught by some hidden case, decisively; float32 arithmetic sits well inside the
-tolerance; the time limits leave a Kattis-style margin. Exit 0 only when every check passes, 1 when
-one fails, 2 for the operator's mistakes. Everything that runs JAX runs in sandboxed children.
+tolerance; every correct solution it knows, graded cold on one CPU, gets AC within half of each time
+limit (Kattis' 2x margin). Exit 0 only when every check passes, 1 when one fails, 2 for the
+operator's mistakes. Everything that runs JAX runs in sandboxed children.
 """
 from __future__ import annotations
 
@@ -19,8 +20,9 @@ from pathlib import Path
 from .. import BUNDLE_ROOT, JudgeError, Parser, UsageError
 from ..judge.cases import Golden, environment_fingerprint, load_golden
 from ..judge.drift import AGREE_FRACTION, agreement, differences
-from ..problem import Problem, load_problem
-from .quality import PLATFORM_FACTOR, TIME_MULTIPLIER, assess, sole_catchers, time_limits, uncaught
+from ..problem import Problem, load_problem, validation_files
+from .quality import TIME_MARGIN, assess, margins, sole_catchers, tightest, uncaught
+from .validate_report import finish
 
 FOLDER_VERDICT = {"accepted": "AC", "wrong_answer": "WA", "run_time_error": "RTE",
                   "time_limit_exceeded": "TLE", "memory_limit_exceeded": "MLE",
@@ -41,8 +43,8 @@ class Report:
     checks: list[Check] = field(default_factory=list)
     quality: list = field(default_factory=list)
     variant_ids: list[str] = field(default_factory=list)
-    limits: list = field(default_factory=list)
-    timing: object = None
+    limits: list = field(default_factory=list)       # quality.Margin rows of the cold gradings
+    cold: list = field(default_factory=list)         # quality.ColdRun per correct solution
 
     @property
     def passed(self) -> bool:
@@ -58,14 +60,16 @@ def _parser() -> argparse.ArgumentParser:
                    help="grade an example once per level its `# isolation:` line names (default: once, "
                         "at the level grading here uses)")
     p.add_argument("--jobs", type=int, default=2, help="gradings run in parallel (default 2)")
+    p.add_argument("--cold-jobs", type=int, default=1,
+                   help="cold one-CPU gradings run side by side, each pinned to its own core (default 1)")
     p.add_argument("--isolation", choices=("bwrap", "uid", "process"), default=None)
     return p
 
 
 def main(argv: list[str] | None = None, problem_path: Path | None = None) -> int:
     args = _parser().parse_args(argv or [])
-    if args.jobs < 1:
-        raise UsageError("validate: --jobs must be at least 1")
+    if args.jobs < 1 or args.cold_jobs < 1:
+        raise UsageError("validate: --jobs and --cold-jobs must be at least 1")
     path = Path(problem_path) if problem_path else BUNDLE_ROOT / "problem.yaml"
     try:
         problem = load_problem(path)
@@ -73,28 +77,13 @@ def main(argv: list[str] | None = None, problem_path: Path | None = None) -> int
         if not path.is_file():      # no file is the operator's mistake; a bad one is a failed check
             raise
         report = Report("?", [Check("schemas", False, str(e))])
-        return _finish(report, args)
+        return finish(report, args)
     for need in ("reference", "starter"):
         if not (problem.root / need / "solution.py").is_file():
             raise UsageError(f"{problem.root / need / 'solution.py'}: missing; validate needs the full bundle")
-    return _finish(run_validation(problem, args), args)
-
-
-def _finish(report: Report, args) -> int:
-    from .validate_report import render_json, render_text
-    text = render_text(report, calibrate=args.calibrate)
-    if args.json == "-":
-        sys.stderr.write(text)
-        sys.stdout.write(render_json(report))
-    else:
-        sys.stdout.write(text)
-        if args.json:
-            from ..judge.verdict import write_atomic
-            try:
-                write_atomic(Path(args.json), render_json(report))
-            except OSError as e:
-                raise UsageError(f"{args.json}: cannot write the report ({e.strerror})") from None
-    return 0 if report.passed else 1
+    validation_files(problem)        # a listed solution that does not exist: one line, exit 2
+    args.problem_file = path
+    return finish(run_validation(problem, args), args)
 
 
 def run_validation(problem: Problem, args) -> Report:
@@ -119,14 +108,32 @@ def run_validation(problem: Problem, args) -> Report:
         _examples(report, examples, results[3:])
     if not isinstance(probe, str):
         _vectors(problem, cases, probe, variants, report)
-        report.timing = probe.timing
-        report.limits = time_limits(probe.timing, problem.limits)
-        bad = [f"{c.name} {c.limit_s:g}s < {c.needed_s:.3g}s needed (reference {c.measured_s:.3g}s CPU)"
-               for c in report.limits if not c.ok]
-        report.checks.append(Check("time_limits", not bad, "; ".join(bad) or (
-            f"every limit ≥ {TIME_MULTIPLIER * PLATFORM_FACTOR:g}× the reference's CPU time "
-            f"({TIME_MULTIPLIER:g}× Kattis margin × {PLATFORM_FACTOR:g} for a half-CPU box)")))
+    _cold(problem, args, report)
     return report
+
+
+def _cold(problem: Problem, args, report: Report) -> None:
+    """Every correct solution graded cold on one CPU, after every other run (nothing of validate's
+    beside it): AC with full marks, within half of each time limit."""
+    from .probe import cold_gradings, correct_solutions
+    files = correct_solutions(problem, args.skip_examples)
+    print(f"  cold gradings: {len(files)} correct solutions, all cases, an empty compilation cache, one CPU",
+          file=sys.stderr, flush=True)
+
+    def progress(r) -> None:
+        print(f"  [cold {r.file}] {r.verdict or r.why} {r.total_s:.1f}s on CPU {r.cpu}", file=sys.stderr, flush=True)
+
+    report.cold = cold_gradings(args.problem_file, files, problem.limits.total_time_s, args.isolation,
+                                args.cold_jobs, progress)
+    report.limits = margins(report.cold, problem.limits)
+    bad = [f"{r.file}: {r.verdict or 'no verdict'}, want AC with full marks ({r.why})"
+           for r in report.cold if not r.accepted]
+    bad += [m.say() for m in report.limits if not m.ok]
+    tight = tightest(report.limits)
+    report.checks.append(Check(
+        "time_limits", not bad, "; ".join(bad[:3]) + (f" (and {len(bad) - 3} more)" if len(bad) > 3 else "") or (
+            f"{len(report.cold)} correct solutions, cold on one CPU, got AC within 1/{TIME_MARGIN:g} of every "
+            f"limit; tightest: " + (tight.say() if tight else "none")), bad))
 
 
 def _schemas(problem: Problem, report: Report) -> tuple[list[Golden] | None, object]:

@@ -1,12 +1,17 @@
-"""Render a validation Report: tables on the terminal (kill sets, margins, time limits, checks), JSON."""
+"""Render a validation Report: tables on the terminal (kill sets, margins, time limits, checks), JSON;
+and write it where the operator asked."""
 from __future__ import annotations
 
 import json
 import math
+import os
+import sys
+from pathlib import Path
 
-from .quality import F64_MARGIN, PLATFORM_FACTOR, TIME_MULTIPLIER, WRONG_MARGIN
+from .. import UsageError
+from .quality import F64_MARGIN, LIMITS, TIME_MARGIN, WRONG_MARGIN, proposed, slowest, tightest
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2          # 2: time limits from cold one-CPU gradings of every correct solution
 
 
 def _num(x: float | None, fmt: str = ".3g") -> str:
@@ -49,22 +54,38 @@ def margin_table(report) -> list[str]:
 
 
 def limit_table(report, calibrate: bool) -> list[str]:
-    if not report.limits:
+    if not report.cold:
         return []
-    t = report.timing
-    factor = TIME_MULTIPLIER * PLATFORM_FACTOR
-    slow = sorted(t.case_cpu_s, key=t.case_cpu_s.get, reverse=True)[:3]
-    lines = [f"time limits (limit ≥ {TIME_MULTIPLIER:g} × {PLATFORM_FACTOR:g} × the reference's CPU time; "
-             f"slowest cases " + ", ".join(f"{c} {t.case_cpu_s[c]:.3f}s CPU/{t.case_wall_s[c]:.3f}s wall"
-                                           for c in slow) + "):",
-             f"  {'limit':<13} {'set':>8} {'measured':>9} {'needed':>8} {'proposed':>9}  status"]
-    for c in report.limits:
-        lines.append(f"  {c.name:<13} {c.limit_s:>7g}s {c.measured_s:>8.3f}s {c.needed_s:>7.2f}s "
-                     f"{c.proposed_s:>8g}s  {'ok' if c.ok else 'FAIL'}")
-    if calibrate:
-        lines.append(f"proposed limits for problem.yaml (each {factor:g}× the measured CPU time, rounded up):")
+    lines = [f"time limits (each correct solution graded cold, an empty compilation cache, on one CPU; "
+             f"every limit ≥ {TIME_MARGIN:g} × the slowest; load average now {os.getloadavg()[0]:.1f}):",
+             f"  {'solution':<44} {'verdict':<7} {'outside':>8} {'slowest case':>15} {'total':>8}  "
+             f"{'tightest':<22} status"]
+    by_file: dict[str, list] = {}
+    for m in report.limits:
+        by_file.setdefault(m.file, []).append(m)
+    for r in report.cold:
+        rows = by_file.get(r.file, [])
+        case = next((m for m in rows if m.limit == "case_time_s"), None)
+        tight = tightest(rows)
+        status = "FAIL" if not r.accepted or any(not m.ok for m in rows) else "ok"
+        lines.append(f"  {r.file[-44:]:<44} {r.verdict or '-':<7} {r.outside_s:>7.2f}s "
+                     f"{(f'{case.case} {case.measured_s:.2f}s' if case and case.case else '-'):>15} "
+                     f"{r.total_s:>7.2f}s  {(f'{tight.limit} {tight.ratio:.2f}×' if tight else '-'):<22} {status}")
+    lines += ["", f"  {'limit':<13} {'set':>8} {'slowest':>9} {'needed':>8} {'proposed':>9}  slowest solution"]
+    best = proposed(report.limits)
+    for name in LIMITS:
+        m = slowest(report.limits, name)
+        if m is not None:
+            lines.append(f"  {name:<13} {m.limit_s:>7g}s {m.measured_s:>8.2f}s {m.needed_s:>7.2f}s "
+                         f"{best[name]:>8g}s  {m.file}{' ' + m.case if m.case else ''}  {'ok' if m.ok else 'FAIL'}")
+    tight = tightest(report.limits)
+    if tight is not None:
+        lines.append(f"  tightest: {tight.say()}")
+    if calibrate and best:
+        lines.append(f"proposed limits for problem.yaml ({TIME_MARGIN:g}× the slowest correct solution, cold on one "
+                     "CPU, rounded up):")
         lines.append("  limits:")
-        lines += [f"    {c.name}: {c.proposed_s:g}" for c in report.limits]
+        lines += [f"    {name}: {value:g}" for name, value in best.items()]
     return lines
 
 
@@ -89,7 +110,11 @@ def _f(x: float | None) -> float | None:
 
 
 def render_json(report) -> str:
-    t = report.timing
+    cold_max: dict[str, float] = {}
+    for r in report.cold:
+        for cid, t in r.case_s.items():
+            cold_max[cid] = max(cold_max.get(cid, 0.0), t)
+    best = proposed(report.limits)
     doc = {
         "schema_version": SCHEMA_VERSION, "problem": report.problem, "passed": report.passed,
         "checks": [{"id": c.id, "passed": c.passed, "summary": c.summary, "details": c.details}
@@ -100,13 +125,36 @@ def render_json(report) -> str:
                    "variant_ratios": {k: _f(v) for k, v in q.ratios.items()},
                    "float64_over_tol": _f(q.f64), "tol_over_float64": _f(q.tol_over_f64),
                    "wrong_over_tol": _f(q.wrong), "closest_variant": q.wrong_variant,
-                   "cpu_s": _f(t.case_cpu_s.get(q.spec.id)) if t else None,
-                   "wall_s": _f(t.case_wall_s.get(q.spec.id)) if t else None,
+                   "cold_s_max": _f(cold_max.get(q.spec.id)),
                    "problems": list(q.problems)} for q in report.quality],
-        "time_limits": [{"limit": c.name, "set_s": c.limit_s, "measured_cpu_s": _f(c.measured_s),
-                         "needed_s": _f(c.needed_s), "proposed_s": c.proposed_s, "ok": c.ok}
-                        for c in report.limits],
+        "cold_gradings": [{"file": r.file, "verdict": r.verdict, "full_marks": r.full_marks, "why": r.why,
+                           "cpu": r.cpu, "total_s": _f(r.total_s), "outside_s": _f(r.outside_s),
+                           "case_s": {k: _f(v) for k, v in r.case_s.items()}} for r in report.cold],
+        "margins": [{"file": m.file, "limit": m.limit, "case": m.case, "set_s": m.limit_s,
+                     "measured_s": _f(m.measured_s), "needed_s": _f(m.needed_s), "ratio": _f(m.ratio), "ok": m.ok}
+                    for m in report.limits],
+        "time_limits": [{"limit": name, "set_s": m.limit_s, "slowest_file": m.file, "case": m.case,
+                         "measured_s": _f(m.measured_s), "needed_s": _f(m.needed_s), "proposed_s": best[name],
+                         "ok": m.ok}
+                        for name in LIMITS if (m := slowest(report.limits, name)) is not None],
         "rules": {"wrong_over_tol_min": WRONG_MARGIN, "tol_over_float64_min": F64_MARGIN,
-                  "time_multiplier": TIME_MULTIPLIER, "platform_factor": PLATFORM_FACTOR},
+                  "time_margin": TIME_MARGIN},
     }
     return json.dumps(doc, indent=2, sort_keys=True, allow_nan=False) + "\n"
+
+
+def finish(report, args) -> int:
+    """Print the report (JSON on stdout with `--json -`, the text then on stderr); exit status."""
+    text = render_text(report, calibrate=args.calibrate)
+    if args.json == "-":
+        sys.stderr.write(text)
+        sys.stdout.write(render_json(report))
+    else:
+        sys.stdout.write(text)
+        if args.json:
+            from ..judge.verdict import write_atomic
+            try:
+                write_atomic(Path(args.json), render_json(report))
+            except OSError as e:
+                raise UsageError(f"{args.json}: cannot write the report ({e.strerror})") from None
+    return 0 if report.passed else 1
