@@ -1,16 +1,14 @@
 """The source witness of `uses_lax_scan`: the submission's text, read with `ast` in the grader
 process and never executed (the other two witnesses live in the runner, where submission code ran).
 
-What it finds, for each method of the Module class: whether it calls `jax.lax.scan` (or
-`jax.lax.fori_loop`, which lowers to the same scan with fixed bounds) through any import alias or
-simple module-level alias (`import jax as J`, `from jax import lax as L`, `import jax.lax as L`,
-`from jax.lax import scan as s`, `scan = jax.lax.scan`, `getattr(lax, "scan")`), itself or through a
-function of the same file that it uses (a module-level helper, a nested def, another method via
-self., transitively up to MAX_DEPTH); which other drivers appear there (Flax's nn.scan, a while loop,
-a Python loop); and whether the file uses what `ast` cannot follow (exec, computed getattr, ...) or
-assigns to JAX's own names. Names are resolved as Python scopes them: a parameter or a rebinding
-shadows an import, and a name bound to two different things resolves to nothing (never to the more
-convenient one). Only typed facts leave this module; checks.py words them.
+For each method of the Module class: whether it calls `jax.lax.scan` (or `jax.lax.fori_loop`, the
+same scan with fixed bounds) through any import or module-level alias (`import jax as J`, `from jax
+import lax as L`, `import jax.lax as L`, `from jax.lax import scan as s`, `scan = jax.lax.scan`,
+`getattr(lax, "scan")`), itself or through a function of the file it uses (a helper, a nested def,
+self.other(), transitively up to MAX_DEPTH); which other drivers are there (nn.scan, while_loop, a
+Python loop); what `ast` cannot follow (exec, a computed getattr, ...) and assignments to JAX's own
+names. Names resolve as Python scopes them: a parameter or rebinding shadows an import, and a name
+bound to two different things resolves to nothing. Typed facts only; checks.py words them.
 """
 from __future__ import annotations
 
@@ -21,13 +19,13 @@ from typing import Literal
 
 SCAN, FORI, WHILE = "jax.lax.scan", "jax.lax.fori_loop", "jax.lax.while_loop"
 FLAX_SCANS = frozenset({"flax.linen.scan", "flax.linen.transforms.scan", "flax.core.lift.scan", "flax.core.scan"})
-PARTIALS = frozenset({"functools.partial"})
-REDUCES = frozenset({"functools.reduce"})
 STAR_NAMES = {"jax.lax": ("scan", "fori_loop", "while_loop"), "flax.linen": ("scan",)}
 DYNAMIC_CALLS = frozenset({"exec", "eval", "compile", "__import__", "globals", "locals", "vars"})
 ATTR_CALLS = frozenset({"getattr", "setattr", "delattr"})
 DUNDERS = frozenset({"__dict__", "__getattribute__", "__getattr__", "__setattr__"})
 MAX_DEPTH = 8          # helper calls followed from a method
+FLAGS = ("scan", "fori_loop", "unrolled", "flax_scan", "while_loop", "python_loop")
+STATEMENTS = (ast.stmt, ast.excepthandler, ast.match_case)
 _MISSING, _CONFLICT = ("missing",), ("conflict",)
 
 
@@ -54,18 +52,15 @@ class SourceFacts:
 
     def method(self, name: str) -> Method | None:
         return next((m for m in self.methods if m.name == name), None)
-
     @property
-    def raw_methods(self) -> frozenset[str]:
-        """The methods that make a raw scan call (jax.lax.scan or fori_loop), directly or via a helper."""
+    def raw_methods(self) -> frozenset[str]:     # a raw scan call (scan or fori_loop), direct or via a helper
         return frozenset(m.name for m in self.methods if m.scan or m.fori_loop)
 
 
 def analyse(code: bytes | str | None, cls: str) -> SourceFacts:
     """Never raises for any input: a file too deep for the parser is "unreadable"."""
     try:
-        tree = ast.parse(code or b"")
-        return _Reader(tree, cls).facts()
+        return _Reader(ast.parse(code or b""), cls).facts()
     except SyntaxError:
         return SourceFacts("syntax_error")
     except (RecursionError, MemoryError, ValueError):   # ValueError: a NUL byte (Python 3.11)
@@ -76,7 +71,7 @@ class _Scope:
     """Python's name binding for one module or function body (class bodies are no enclosing scope)."""
 
     def __init__(self, parent: _Scope | None, node: ast.AST | None = None, self_cls: ast.ClassDef | None = None):
-        self.parent, self.names = parent, {}
+        self.parent, self.names, self.kinds = parent, {}, {}
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
             a = node.args
             params = [*a.posonlyargs, *a.args, *a.kwonlyargs, *filter(None, (a.vararg, a.kwarg))]
@@ -85,16 +80,14 @@ class _Scope:
 
     def bind(self, name: str, value) -> None:
         old = self.names.get(name, _MISSING)
+        self.kinds.setdefault(name, set()).add(value[0] if isinstance(value, tuple) else None)
         self.names[name] = value if old is _MISSING or old == value else _CONFLICT
 
     def lookup(self, name: str):
         s = self
-        while s is not None:
-            if name in s.names:
-                v = s.names[name]
-                return None if v is _CONFLICT else v
+        while s is not None and name not in s.names:
             s = s.parent
-        return _MISSING
+        return _MISSING if s is None else (None if s.names[name] is _CONFLICT else s.names[name])
 
 
 def _own_statements(body: list[ast.stmt]):
@@ -105,8 +98,7 @@ def _own_statements(body: list[ast.stmt]):
         yield st
         if not isinstance(st, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
             for f in ("body", "orelse", "finalbody", "handlers", "cases"):
-                stack.extend(reversed([s for s in getattr(st, f, []) if isinstance(s, (ast.stmt, ast.excepthandler,
-                                                                                        ast.match_case))]))
+                stack.extend(reversed([s for s in getattr(st, f, []) if isinstance(s, STATEMENTS)]))
 
 
 class _Reader:
@@ -114,7 +106,8 @@ class _Reader:
         self.tree, self.cls = tree, cls
         self.module = _Scope(None)
         self._fill(self.module, tree.body)
-        self.memo: dict[tuple[int, int], dict] = {}
+        self.memo: dict[tuple[int, int], dict] = {}     # uses() by (function, class)
+        self.mro: dict[tuple[int, int], dict] = {}      # _methods() by (class, depth)
 
     def _fill(self, scope: _Scope, body: list[ast.stmt]) -> None:
         for st in _own_statements(body):
@@ -129,26 +122,20 @@ class _Reader:
             elif isinstance(st, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
                 scope.bind(st.name, ("c" if isinstance(st, ast.ClassDef) else "f", st))
             elif isinstance(st, (ast.Assign, ast.AnnAssign, ast.AugAssign, ast.For, ast.With)):
-                value = getattr(st, "value", None)
-                targets = st.targets if isinstance(st, ast.Assign) else [getattr(st, "target", None)]
-                if isinstance(st, ast.With):
-                    targets, value = [i.optional_vars for i in st.items], None
+                simple = isinstance(st, (ast.Assign, ast.AnnAssign)) and st.value is not None
+                targets = st.targets if isinstance(st, ast.Assign) else \
+                    [i.optional_vars for i in st.items] if isinstance(st, ast.With) else [st.target]
                 for t in targets:
-                    names, stack = [], [t]
+                    stack = [t]
                     while stack:                 # a, (b, *c) = ...: names; x.y = / x[i] = bind nothing
                         n = stack.pop()
-                        if isinstance(n, ast.Name):
-                            names.append(n)
+                        if isinstance(n, ast.Name):   # only `name = value` binds what value is
+                            scope.bind(n.id, self._value(st.value, scope) if simple and n is t else None)
                         elif isinstance(n, (ast.Tuple, ast.List, ast.Starred)):
-                            stack.extend(n.elts if not isinstance(n, ast.Starred) else [n.value])
-                    for n in names:
-                        simple = isinstance(st, (ast.Assign, ast.AnnAssign)) and t is n and value is not None
-                        scope.bind(n.id, self._value(value, scope) if simple else None)
+                            stack.extend([n.value] if isinstance(n, ast.Starred) else n.elts)
 
     def _value(self, value: ast.expr, scope: _Scope):
-        if isinstance(value, ast.Lambda):
-            return ("f", value)
-        got = self.resolve(value, scope)
+        got = ("f", value) if isinstance(value, ast.Lambda) else self.resolve(value, scope)
         return got if isinstance(got, tuple) and got[0] in ("q", "f", "c") else None
 
     def resolve(self, expr: ast.AST, scope: _Scope):
@@ -165,9 +152,7 @@ class _Reader:
                 expr = expr.args[0]
             else:
                 break
-        if not isinstance(expr, ast.Name):
-            return None
-        b = scope.lookup(expr.id)
+        b = scope.lookup(expr.id) if isinstance(expr, ast.Name) else None
         if b is _MISSING or b is None:
             return None
         parts.reverse()
@@ -182,25 +167,21 @@ class _Reader:
 
     def _methods(self, cls: ast.ClassDef, depth: int = 0) -> dict[str, ast.AST]:
         """Its methods and those it inherits from classes of the same file (left to right)."""
-        out: dict[str, ast.AST] = {}
-        for st in _own_statements(cls.body):
-            if isinstance(st, (ast.FunctionDef, ast.AsyncFunctionDef)):
-                out[st.name] = st
-        for base in cls.bases if depth < MAX_DEPTH else ():
-            b = self.resolve(base, self.module)
-            if b and b[0] == "c" and b[1] is not cls:
-                out = {**self._methods(b[1], depth + 1), **out}
-        return out
+        if (id(cls), depth) not in self.mro:
+            out = {st.name: st for st in _own_statements(cls.body) if isinstance(st, (ast.FunctionDef, ast.AsyncFunctionDef))}
+            for base in cls.bases if depth < MAX_DEPTH else ():
+                b = self.resolve(base, self.module)
+                if b and b[0] == "c" and b[1] is not cls:
+                    out = {**self._methods(b[1], depth + 1), **out}
+            self.mro[(id(cls), depth)] = out
+        return self.mro[(id(cls), depth)]
 
     def uses(self, fn: ast.AST, owner: ast.ClassDef | None, scope: _Scope | None = None) -> dict:
-        """What one function's body does itself (nested defs and lambdas included), and the same-file
-        functions it names."""
+        """What one function's body does itself (nested defs and lambdas included); the file's functions it names."""
         key = (id(fn), id(owner))
         if key in self.memo:
             return self.memo[key]
-        u = {"scan": False, "fori_loop": False, "unrolled": False, "flax_scan": False, "while_loop": False,
-             "python_loop": False, "refs": []}
-        self.memo[key] = u
+        u = self.memo[key] = {k: False for k in FLAGS} | {"refs": []}
         stack = [(fn, scope or self.module, True)]
         while stack:
             node, sc, top = stack.pop()
@@ -229,14 +210,13 @@ class _Reader:
         b = self.resolve(call.func, sc)
         q = b[1] if b and b[0] == "q" else None
         args, kws = call.args, call.keywords
-        if q in PARTIALS and args:      # partial(jax.lax.scan, f, ...): scan's own arguments follow it
+        if q == "functools.partial" and args:      # partial(jax.lax.scan, f, ...): scan's own arguments follow it
             inner = self.resolve(args[0], sc)
             q, args = (inner[1] if inner and inner[0] == "q" else None), args[1:]
         if q in (SCAN, FORI):
             u["scan" if q == SCAN else "fori_loop"] = True
-            pos = 5 if q == SCAN else None          # scan(f, init, xs, length, reverse, unroll)
-            vals = [k.value for k in kws if k.arg == "unroll"]
-            vals += [args[pos]] if pos is not None and len(args) > pos else []
+            # scan(f, init, xs, length, reverse, unroll); fori_loop's unroll is keyword-only
+            vals = [k.value for k in kws if k.arg == "unroll"] + (args[5:6] if q == SCAN else [])
             star = any(k.arg is None for k in kws) or any(isinstance(a, ast.Starred) for a in args)
             if star or any(not (isinstance(v, ast.Constant) and repr(v.value) in ("1", "False", "None")) for v in vals):
                 u["unrolled"] = True
@@ -244,15 +224,14 @@ class _Reader:
             u["flax_scan"] = True
         elif q == WHILE:
             u["while_loop"] = True
-        elif q in REDUCES:
+        elif q == "functools.reduce":
             u["python_loop"] = True
 
     def closure(self, fn: ast.AST, cls: ast.ClassDef) -> tuple[dict, tuple[str, ...], set[int]]:
-        """uses() of a method of cls and of everything it names, transitively up to MAX_DEPTH (a
-        function that reaches itself again is a loop written as recursion); the helpers that make a
-        raw call, and the ids of every function reached."""
+        """uses() of a method of cls and of all it names, transitively up to MAX_DEPTH (a function that
+        reaches itself again is recursion: a loop); the helpers making a raw call; every function reached."""
         own = {id(m) for m in self._methods(cls).values()}
-        total = {k: v for k, v in self.uses(fn, cls).items() if k != "refs"}
+        total = {k: self.uses(fn, cls)[k] for k in FLAGS}
         via: list[str] = []
         seen, frontier = {id(fn)}, deque([(fn, 0, frozenset({id(fn)}))])
         while frontier:                     # breadth first: each function at its shortest distance
@@ -264,30 +243,15 @@ class _Reader:
                     continue
                 seen.add(id(r))
                 ru = self.uses(r, cls if id(r) in own else None)
-                for k in total:
-                    total[k] = total[k] or ru[k]
+                total = {k: total[k] or ru[k] for k in FLAGS}
                 if ru["scan"] or ru["fori_loop"]:
                     via.append(getattr(r, "name", "<lambda>"))
                 frontier.append((r, depth + 1, path | {id(r)}))
         return total, tuple(via), seen
 
-    def _rebound(self) -> bool:
-        """The class name is also bound at the top level by something other than a class statement."""
-        for st in _own_statements(self.tree.body):
-            if isinstance(st, (ast.Import, ast.ImportFrom)):
-                if any((a.asname or a.name.split(".")[0]) == self.cls for a in st.names):
-                    return True
-            elif isinstance(st, (ast.FunctionDef, ast.AsyncFunctionDef)) and st.name == self.cls:
-                return True
-            elif isinstance(st, (ast.Assign, ast.AnnAssign, ast.AugAssign, ast.For, ast.With, ast.Delete)):
-                if any(isinstance(n, ast.Name) and n.id == self.cls and not isinstance(n.ctx, ast.Load)
-                       for n in ast.walk(st)):
-                    return True
-        return False
-
     def facts(self) -> SourceFacts:
         classes = [st for st in _own_statements(self.tree.body) if isinstance(st, ast.ClassDef) and st.name == self.cls]
-        ok = bool(classes) and not self._rebound()
+        ok = bool(classes) and self.module.kinds.get(self.cls, set()) <= {"c"}   # bound by class statements only
         methods, used = [], set()
         if ok:
             per_class = [self._methods(c) for c in classes]     # a class defined twice: every one must agree
@@ -298,9 +262,8 @@ class _Reader:
                         total, via, seen = self.closure(ms[name], c)
                         rows.append((total, via))
                         used |= seen
-                merged = {k: any(r[0][k] for r in rows) for k in rows[0][0]}
-                for k in ("scan", "fori_loop"):
-                    merged[k] = len(rows) == len(classes) and all(r[0][k] for r in rows)
+                merged = {k: all(r[0][k] for r in rows) and len(rows) == len(classes) if k in ("scan", "fori_loop")
+                          else any(r[0][k] for r in rows) for k in FLAGS}
                 via = tuple(dict.fromkeys(v for r in rows for v in r[1]))[:10]
                 methods.append(Method(name[:100], via=tuple(v[:100] for v in via), **merged))
         elsewhere = tuple(st.name[:100] for st in self.tree.body
@@ -313,16 +276,14 @@ class _Reader:
         """File-wide: what ast cannot follow, and assignments to JAX's or Flax's own names."""
         dyn, patched = set(), set()
         for node in ast.walk(self.tree):
-            if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
-                name = node.func.id
-                if name in DYNAMIC_CALLS:
+            name = node.func.id if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) else None
+            if name in DYNAMIC_CALLS:
+                dyn.add(name)
+            elif name in ATTR_CALLS and len(node.args) >= 2:
+                if not (isinstance(node.args[1], ast.Constant) and isinstance(node.args[1].value, str)):
                     dyn.add(name)
-                elif name in ATTR_CALLS and len(node.args) >= 2:
-                    const = isinstance(node.args[1], ast.Constant) and isinstance(node.args[1].value, str)
-                    if not const:
-                        dyn.add(name)
-                    elif name != "getattr":
-                        self._patch(ast.Attribute(node.args[0], node.args[1].value, ast.Store()), patched)
+                elif name != "getattr":      # setattr(jax.lax, "scan", f) is jax.lax.scan = f
+                    self._patch(ast.Attribute(node.args[0], node.args[1].value, ast.Store()), patched)
             elif isinstance(node, (ast.Import, ast.ImportFrom)):
                 mods = [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module or ""]
                 dyn.update("importlib" for m in mods if m.split(".")[0] == "importlib")
