@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 import yaml
 
-from grader.judge.cases import environment_fingerprint, fmt32, load_golden, make_x, regen
+from grader.instructor.regen import regen
+from grader.judge.cases import environment_fingerprint, fmt32, load_golden, make_x
 from grader.problem import load_problem
 
 # Other CPUs may differ by ~1e-7 (XLA's threading and vector kernels); on this machine kind the
