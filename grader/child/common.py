@@ -131,7 +131,11 @@ def _is_real_float(dtype) -> bool:
         return False
 
 
-def configure_jax(cache: str | None, writable: bool):
+def configure_jax(cache: str | None, writable: bool, xla_flags: str = ""):
+    """The pinned settings, and XLA's options from a fixed value (`xla_flags`: the executor passes
+    EXECUTOR_XLA_FLAGS), never inherited: XLA reads XLA_FLAGS once, when the backend starts at the first
+    computation, so it is set here, before anything computes. The flags are part of JAX's cache key."""
+    os.environ["XLA_FLAGS"] = xla_flags
     import jax
     for key, value in PINNED.items():
         jax.config.update(key, value)
