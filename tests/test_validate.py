@@ -85,6 +85,18 @@ def test_time_limit_rule_is_twice_the_slowest_cold_correct_solution():
     assert nice(0.3) == 1 and nice(101) == 120 and nice(50) == 50 and nice(52.4) == 60
 
 
+def test_compiles_timed_apart_are_outside_the_load_and_held_to_their_own_limit():
+    v = _verdict(times=(("p01", 0.2), ("h01", 0.3)), total=9.0)
+    run = cold_run("c.py", v, {"p01": {"case_s": 0.25, "compile_s": 1.0}, "h01": {"case_s": 0.5, "compile_s": 2.5}})
+    assert run.case_s == {"p01": 0.25, "h01": 0.5} and run.outside_s == pytest.approx(4.75)
+    limits = Limits(12, 3, 13, 640, 4096, 1 << 20, 1 << 17, 64, 256, 256)
+    rows = {m.limit: m for m in margins([run], limits)}
+    if hasattr(limits, "compile_time_s"):      # a problem with a compile limit of its own
+        assert rows["compile_time_s"].case == "h01" and rows["compile_time_s"].measured_s == 2.5
+        assert "h01's compile took 2.50 s" in rows["compile_time_s"].say()
+    assert rows["case_time_s"].measured_s == 0.5 and rows["load_time_s"].measured_s == pytest.approx(4.75)
+
+
 def test_a_cold_run_that_is_not_accepted_sizes_no_limit_and_says_why():
     limits = Limits(10, 3, 13, 640, 4096, 1 << 20, 1 << 17, 64, 256, 256)
     tle = cold_run("t.py", {**_verdict("TLE"), "cases": [{"id": "h01", "verdict": "TLE", "time_s": None,
@@ -214,3 +226,29 @@ def test_limits_that_leave_a_cold_correct_solution_less_than_twice_its_time_fail
     case = rows["solutions/slow_but_correct.py", "case_time_s"]
     assert case["measured_s"] >= 5.5 and not case["ok"] and case["needed_s"] > 10
     assert rows["reference/solution.py", "case_time_s"]["ok"]
+
+
+@pytest.mark.slow
+def test_bench_quick_runs_and_prints_every_figure():
+    """tools/bench.py --quick (make bench's smoke test; its figures are not checked here: they are
+    timings, and a miss never fails the bench)."""
+    import os
+    import subprocess
+    import sys
+    from conftest import ROOT
+    done = subprocess.run([sys.executable, "tools/bench.py", "--quick"], cwd=ROOT, capture_output=True, text=True,
+                          timeout=1800)
+    assert done.returncode == 0, done.stderr[-2000:]
+    out = done.stdout
+    assert "rerun: tools/bench.py --quick" in out and "by `.venv/bin/python tools/bench.py --quick`" in out
+    counts = (["2 CPUs"] if len(os.sched_getaffinity(0)) > 1 else []) + ["1 CPU"]
+    figures = [f"({k}) " for k in "abcdefg"] + ["batch --jobs 1 per submission", "batch --jobs 2 per submission"]
+    targets = [f"(b)/(c) warm grading / floor, {c}" for c in counts] + \
+        [f"(d)/(b) naive / warm grading, {c}" for c in counts] + \
+        ["(e)/(f) cold correct grading / cold floor, 1 CPU", "peak memory", "batch --jobs 1 per submission / class floor",
+         "throughput --jobs 2 / --jobs 1"]
+    lines = out.splitlines()
+    for name in figures + targets:
+        assert any(name in ln and any(ch.isdigit() for ch in ln.split(name, 1)[1]) for ln in lines), name
+    verdicts = [ln for ln in lines if "target" in ln and ln.rstrip().endswith(("PASS", "MISS"))]
+    assert len(verdicts) == len(targets), out

@@ -89,18 +89,42 @@ def grade_cold(problem_file: Path, label: str, path: Path, cpu: int, isolation=N
         os.chmod(tmp, 0o755)
         cache = Path(tmp) / "jax-cache"
         cache.mkdir()
-        argv = [sys.executable, "-c", PIN, str(cpu), "-m", "grader", "--problem", str(problem_file), "grade",
-                str(path), "--cases", "all", "--json", "-", *(["--isolation", isolation] if isolation else [])]
+        argv = [sys.executable, "-c", PIN, str(cpu), "-m", __name__, str(problem_file), str(path), isolation or ""]
         try:
             done = subprocess.run(argv, cwd=BUNDLE_ROOT, env={**os.environ, "GRADER_JAX_CACHE": str(cache)},
                                   stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=timeout_s)
         except subprocess.TimeoutExpired:
             return ColdRun(label, None, False, f"no verdict within {timeout_s:g} s", {}, 0.0, cpu)
     try:
-        return cold_run(label, json.loads(done.stdout), cpu)
-    except (ValueError, KeyError, TypeError):
+        doc = json.loads(done.stdout.strip().splitlines()[-1])
+        return cold_run(label, doc["verdict"], doc["phases"], cpu)
+    except (ValueError, KeyError, TypeError, IndexError):
         last = (done.stderr.strip().splitlines() or ["no output"])[-1]
         return ColdRun(label, None, False, f"exit status {done.returncode}: {last[:200]}", {}, 0.0, cpu)
+
+
+def _cold_main(problem_file: str, path: str, isolation: str) -> None:
+    """The pinned process: grade `path` on every case as `grade` does, and print its verdict with the
+    phase times of each case from the grading's own Execution (export + run, and compile, where the
+    verdict shows only their sum or less), as one JSON line."""
+    from .. import grade as pipeline
+    from ..judge.verdict import to_json
+    from ..problem import load_problem
+    seen = []
+    run = pipeline.run
+
+    def spy(*args, **kwargs):
+        seen.append(run(*args, **kwargs))
+        return seen[-1]
+    pipeline.run = spy                 # this process's own grading: it only listens
+    v = pipeline.grade(load_problem(problem_file), path, "all", isolation or None)
+    phases = {}
+    for cid, out in (seen[-1].cases.items() if seen else ()):
+        parts = [out] + ([out.module_run] if out.fallback and out.module_run is not None else [])
+        compiles = [o.compile_s for o in parts if o.compile_s is not None]
+        phases[cid] = {"case_s": sum(o.time_s for o in parts if o.time_s is not None),
+                       **({"compile_s": sum(compiles)} if compiles else {})}
+    print(json.dumps({"verdict": to_json(v), "phases": phases}), flush=True)
 
 
 def cold_gradings(problem_file: Path, files: list[tuple[str, Path]], total_time_s: float, isolation=None,
@@ -137,3 +161,7 @@ def correct_solutions(problem: Problem, skip_examples: bool) -> list[tuple[str, 
             seen.add(f.resolve())
             out.append((str(f.relative_to(problem.root)) if f.is_relative_to(problem.root) else str(f), f))
     return out
+
+
+if __name__ == "__main__":
+    _cold_main(*sys.argv[1:4])

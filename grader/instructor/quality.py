@@ -13,14 +13,15 @@ Rules (docs/validation.md):
   time limits     Kattis' rule, limit ≥ TIME_MARGIN × the slowest accepted solution, where the
                   solutions are every correct one validate knows, each graded as a student's program
                   meets it: cold (an empty compilation cache: every case compiles) on one CPU (the
-                  platforms' box). Per solution: its slowest case against case_time_s, its time
+                  platforms' box). Per solution: its slowest case against case_time_s (and its
+                  slowest compile against compile_time_s, where compiles are timed apart), its time
                   outside the cases (children's start, JAX's import, loading) against load_time_s,
                   its whole grading against total_time_s.
 """
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -97,39 +98,50 @@ def sole_catchers(quality: list[CaseQuality]) -> dict[str, str]:
 
 
 # -- time limits ----------------------------------------------------------------------------------
-LIMITS = ("load_time_s", "case_time_s", "total_time_s")
+LIMITS = ("load_time_s", "case_time_s", "compile_time_s", "total_time_s")
 
 
 @dataclass(frozen=True)
 class ColdRun:
-    """One correct solution graded cold on one CPU, read from its verdict JSON."""
+    """One correct solution graded cold on one CPU: its verdict and the times of its phases."""
     file: str                              # as the report shows it (relative to the bundle)
     verdict: str | None                    # None: it could not be graded (`why` says why)
     full_marks: bool
     why: str                               # the first failing case, or why it could not be graded
-    case_s: dict[str, float]               # per case: its export, then its program's compile and run
+    case_s: dict[str, float]               # per case: its export (runner), then its program's run (executor)
     total_s: float
     cpu: int | None = None                 # the core it was pinned to
+    compile_s: dict[str, float] = field(default_factory=dict)   # per case: the executor's compile, where
+                                                                # the grading times it apart from the run
 
     @property
     def outside_s(self) -> float:
         """Everything outside the cases: the children's start, JAX's and Flax's import, loading the
-        file, the grader's own work. It bounds the load phase (which the verdict does not time whole)."""
-        return max(0.0, self.total_s - sum(self.case_s.values()))
+        file, the grader's own work. It bounds the load phases (which no verdict times whole)."""
+        return max(0.0, self.total_s - sum(self.case_s.values()) - sum(self.compile_s.values()))
 
     @property
     def accepted(self) -> bool:
         return self.verdict == "AC" and self.full_marks
 
 
-def cold_run(file: str, v: dict, cpu: int | None = None) -> ColdRun:
-    """A ColdRun from a native verdict (a dict, as `grade --json` writes it)."""
-    cases = {c["id"]: float(c["time_s"]) for c in v.get("cases", []) if c.get("time_s") is not None}
+def cold_run(file: str, v: dict, phases: dict | None = None, cpu: int | None = None) -> ColdRun:
+    """A ColdRun from a native verdict (a dict, as `grade --json` writes it) and, where known, the
+    grading's own phase times per case (`{"case_s": ..., "compile_s": ...}`; else the verdict's)."""
+    phases = phases or {}
+    cases, compiles = {}, {}
+    for c in v.get("cases", []):
+        got = phases.get(c["id"], {})
+        t = got.get("case_s", c.get("time_s"))
+        if t is not None:
+            cases[c["id"]] = float(t)
+        if got.get("compile_s") is not None:
+            compiles[c["id"]] = float(got["compile_s"])
     full = v.get("score", 0) >= v.get("max_score", 0) - 1e-9
     why = (v.get("internal") or {}).get("judge_error") or next(
         (f"{c['id']}: {c.get('message') or c['verdict']}" for c in v.get("cases", []) if c["verdict"] != "AC"),
         "" if full else "a check failed")
-    return ColdRun(file, v["verdict"], full, str(why)[:200], cases, float(v["timing"]["total_s"]), cpu)
+    return ColdRun(file, v["verdict"], full, str(why)[:200], cases, float(v["timing"]["total_s"]), cpu, compiles)
 
 
 @dataclass(frozen=True)
@@ -153,22 +165,27 @@ class Margin:
         return self.limit_s >= self.needed_s
 
     def say(self) -> str:
-        what = f"{self.case} took" if self.case else "took"
+        what = (f"{self.case}'s compile took" if self.limit == "compile_time_s" else f"{self.case} took") \
+            if self.case else "took"
         return (f"{self.file}: {self.limit} {self.limit_s:g} s leaves {self.ratio:.2f}× ({what} "
                 f"{self.measured_s:.2f} s; needs ≥ {self.needed_s:.3g} s)")
 
 
 def margins(runs: list[ColdRun], limits: Limits) -> list[Margin]:
-    """Three rows per accepted run (a run that is not AC has no time to size a limit from)."""
+    """A row per limit per accepted run (a run that is not AC has no time to size a limit from);
+    compile_time_s only where the problem has that limit and the grading timed compiles apart."""
     rows = []
+    compile_limit = getattr(limits, "compile_time_s", None)
     for r in runs:
         if not r.accepted:
             continue
-        slowest = max(r.case_s, key=r.case_s.get, default=None)
-        rows += [Margin(r.file, "load_time_s", float(limits.load_time_s), r.outside_s),
-                 Margin(r.file, "case_time_s", float(limits.case_time_s),
-                        r.case_s[slowest] if slowest else 0.0, slowest),
-                 Margin(r.file, "total_time_s", float(limits.total_time_s), r.total_s)]
+        rows.append(Margin(r.file, "load_time_s", float(limits.load_time_s), r.outside_s))
+        for name, times in (("case_time_s", r.case_s), ("compile_time_s", r.compile_s)):
+            limit = limits.case_time_s if name == "case_time_s" else compile_limit
+            if limit is not None and (times or name == "case_time_s"):
+                worst = max(times, key=times.get, default=None)
+                rows.append(Margin(r.file, name, float(limit), times[worst] if worst else 0.0, worst))
+        rows.append(Margin(r.file, "total_time_s", float(limits.total_time_s), r.total_s))
     return rows
 
 

@@ -71,12 +71,12 @@ def limit_table(report, calibrate: bool) -> list[str]:
         lines.append(f"  {r.file[-44:]:<44} {r.verdict or '-':<7} {r.outside_s:>7.2f}s "
                      f"{(f'{case.case} {case.measured_s:.2f}s' if case and case.case else '-'):>15} "
                      f"{r.total_s:>7.2f}s  {(f'{tight.limit} {tight.ratio:.2f}×' if tight else '-'):<22} {status}")
-    lines += ["", f"  {'limit':<13} {'set':>8} {'slowest':>9} {'needed':>8} {'proposed':>9}  slowest solution"]
+    lines += ["", f"  {'limit':<14} {'set':>8} {'slowest':>9} {'needed':>8} {'proposed':>9}  slowest solution"]
     best = proposed(report.limits)
     for name in LIMITS:
         m = slowest(report.limits, name)
         if m is not None:
-            lines.append(f"  {name:<13} {m.limit_s:>7g}s {m.measured_s:>8.2f}s {m.needed_s:>7.2f}s "
+            lines.append(f"  {name:<14} {m.limit_s:>7g}s {m.measured_s:>8.2f}s {m.needed_s:>7.2f}s "
                          f"{best[name]:>8g}s  {m.file}{' ' + m.case if m.case else ''}  {'ok' if m.ok else 'FAIL'}")
     tight = tightest(report.limits)
     if tight is not None:
