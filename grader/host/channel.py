@@ -1,16 +1,21 @@
 """The grader's end of a sandboxed child: bounded frames from its result pipe, its output counted
 with a cap, and a watch that stops at a deadline, a limit, or the death of the child's own process.
 
-Used by execute.py (the runner) and programs.py (the executor). Everything read from a child is
-bounded: header sizes, payload sizes, output bytes. Nothing a child sends can crash the grader.
+Used by execute.py (the runner) and programs.py (the executor). Every frame is validated once, here,
+before anything reads it: RUNNER and EXECUTOR below list each frame a child may send and every key
+of it, with its type and bounds. A frame outside its table is garbage (the child's fault), an
+unknown key is dropped; so no consumer ever meets an absurd value, and nothing a child sends can
+make the grader fail.
 """
 from __future__ import annotations
 
 import json
 import math
 import os
+import re
 import select
 import struct
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -23,81 +28,123 @@ MAX_HEADER = 64 * 1024
 OUTPUT_HEAD = 4096
 WATCH_EVERY = 0.05 if HAVE_PROC else 0.5   # without /proc (macOS) each look runs ps(1)
 SCRATCH_EVERY = 0.25               # walking folders costs more than reading the memory counter
+MAX_ELEMENTS = 2 ** 62             # a shape's product (of its nonzero dimensions) at most this
+WIRE_FLOATS = {"<f2": 2, "<f4": 4, "<f8": 8}   # the only dtypes whose bytes the grader decodes
+ML_FLOAT = r"bfloat16|float[468]_e\dm\d[a-z\d]{0,8}"   # orig_dtype: an ml_dtypes float sent as float32
+STRICT = "pytest" in sys.modules   # under the tests an unknown key from the executor is a loud bug
 
 
-def _no_constants(name: str):
-    raise ValueError(f"{name} in a frame header")
+class Garbage(ValueError):
+    """A frame outside its table: the child's fault (the case it was in is RTE), never the grader's."""
 
 
-def _is_number(v) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v >= 0
+# -- the rules: each takes a value (and a list collecting dropped keys) and returns it cleaned --------
+def _ok(v, ok: bool, what: str):
+    if not ok:
+        raise Garbage(f"a frame with {what}")
+    return v
+def INT(lo: int, hi: int):
+    return lambda v, _d: _ok(v, type(v) is int and lo <= v <= hi, f"an int outside [{lo}, {hi}]")
+def REAL(lo: float, hi: float):   # bounds first: math.isfinite of a huge int would overflow
+    return lambda v, _d: float(_ok(v, type(v) in (int, float) and lo <= v <= hi and math.isfinite(v),
+                                   f"a number outside [{lo}, {hi}]"))
+def TEXT(limit: int, multiline: bool = False):   # free text: clipped once, here, by text.safe
+    return lambda v, _d: safe(_ok(v, type(v) is str, "a non-string text"), limit, multiline)
+def OPT(inner):
+    return lambda v, d: None if v is None else inner(v, d)
+def LIST(inner, n: int):
+    return lambda v, d: [inner(x, d) for x in _ok(v, type(v) is list and len(v) <= n, f"a list over {n}")]
+def MAP(value, n: int):                          # a dict of at most n free (clipped) keys
+    return lambda v, d: {safe(k, LINE_LIMIT): value(x, d)
+                         for k, x in _ok(v, type(v) is dict and len(v) <= n, f"a dict over {n} keys").items()}
+def DICT(table: dict):
+    """A dict of known keys, each with its rule; an unknown key is dropped (and noted in `d`)."""
+    def rule(v, d):
+        d += [k for k in _ok(v, type(v) is dict and len(v) <= 64, "a malformed dict") if k not in table]
+        return {k: table[k](x, d) for k, x in v.items() if k in table}
+    return rule
+def MATCH(pattern: str):
+    return lambda v, _d: _ok(v, type(v) is str and re.fullmatch(pattern, v) is not None, f"not {pattern}")
+def BOOL(v, _d):
+    return _ok(v, type(v) is bool, "a non-boolean flag")
+def SHAPE(v, d):
+    dims, size = LIST(INT(0, 2 ** 63 - 1), 64)(v, d), 1
+    for n in dims:            # stop as soon as the product passes its bound: never a huge int
+        size *= n or 1
+        _ok(v, size <= MAX_ELEMENTS, "a shape of too many elements")
+    return dims
+def LEAF(v, d):               # an init variable as observe.py reports it: [shape, dtype]
+    _ok(v, type(v) is list and len(v) == 2, "a malformed variable")
+    return [SHAPE(v[0], d), TEXT(NAME_LIMIT)(v[1], d)]
+def SCALAR(v, d):             # a JAX setting's value
+    return TEXT(NAME_LIMIT)(v, d) if type(v) is str else v if v is None or type(v) is bool else COUNT(v, d)
 
 
-def _small_tree(v, depth: int = 0) -> bool:
-    """A plain JSON value of bounded depth (the header's size is bounded already)."""
-    if isinstance(v, dict):
-        return depth < 4 and all(isinstance(k, str) and _small_tree(x, depth + 1) for k, x in v.items())
-    if isinstance(v, list):
-        return depth < 4 and all(_small_tree(x, depth + 1) for x in v)
-    return isinstance(v, (str, int, float, bool, type(None))) and \
-        not (isinstance(v, float) and not math.isfinite(v))
-
-
-# Every key a frame header may carry, and what its value must be. The runner writes them, but the
-# submission runs in the same process and can forge any frame: nothing it sends may crash the grader.
-_SCALAR = (str, int, float, bool, type(None))
-HEADER_RULES = {
-    "type": lambda v: isinstance(v, str),
-    "id": lambda v: isinstance(v, str) and len(v) <= 200,
-    **{k: (lambda v: isinstance(v, str)) for k in ("etype", "message", "pytype", "error", "dtype",
-                                                   "orig_dtype", "kind", "fallback", "stage")},
-    **{k: (lambda v: isinstance(v, bool)) for k in ("passed", "memory", "oversized")},
-    **{k: (lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 0)
-       for k in ("nbytes", "pid", "data_nbytes")},
-    "time_s": _is_number,
-    "run_s": _is_number,
-    "shape": lambda v: isinstance(v, list) and len(v) <= 32 and all(
-        isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in v),
-    "frames": lambda v: isinstance(v, list) and len(v) <= 50 and all(isinstance(f, str) for f in v),
-    "settings": lambda v: isinstance(v, dict) and all(isinstance(x, _SCALAR) for x in v.values()),
-    **{k: (lambda v: isinstance(v, dict) and _small_tree(v)) for k in ("observed", "structure", "module")},
+COUNT, ID, SECONDS, IDENT = INT(-2 ** 63, 2 ** 64), TEXT(200), REAL(0.0, 1e7), MATCH(r"[a-z][a-z0-9_]{0,39}")
+OBSERVED = DICT({"loop": IDENT, "length": COUNT, "carry": BOOL, "in_module": BOOL, "T": COUNT,
+                 "primitive": TEXT(NAME_LIMIT), "methods": LIST(TEXT(NAME_LIMIT), 16),
+                 "params": OPT(MAP(LEAF, 64)), "scan_method": OPT(TEXT(100)), "unroll": INT(0, 10 ** 9)})
+STRUCTURE = DICT({"ok": BOOL, "reason": IDENT, "trips": OPT(COUNT), "per_trip": OPT(COUNT), "outside": COUNT,
+                  "detail": TEXT(LINE_LIMIT)})
+MODULE = DICT({"ok": BOOL, "reason": IDENT, "field": TEXT(40), "got": TEXT(80)})
+SETTINGS = MAP(SCALAR, 16)
+ERROR = {"id": ID, "time_s": SECONDS, "etype": TEXT(NAME_LIMIT), "message": TEXT(MESSAGE_LIMIT, True),
+         "frames": LIST(TEXT(LINE_LIMIT), 50), "memory": BOOL}
+VALUE = {"id": ID, "time_s": SECONDS, "kind": MATCH("array|none|unconvertible"), "pytype": TEXT(NAME_LIMIT),
+         "shape": SHAPE, "dtype": TEXT(NAME_LIMIT), "orig_dtype": MATCH(ML_FLOAT), "error": TEXT(LINE_LIMIT),
+         "nbytes": INT(0, 2 ** 62)}
+# Every frame each child may send, and every key of it. Nothing else reaches execute.py/programs.py.
+BOTH = {"ready": {"pid": INT(1, 2 ** 31)}, "start": {"id": ID}, "done": {}}
+RUNNER = {
+    **BOTH,
+    "load_error": {k: ERROR[k] for k in ("etype", "message", "frames", "memory")},
+    "loaded": {"time_s": SECONDS, "settings": SETTINGS, "module": MODULE},
+    "program": {"id": ID, "time_s": SECONDS, "observed": OBSERVED, "settings": SETTINGS, "nbytes": INT(0, 2 ** 62)},
+    "result": {**VALUE, "fallback": IDENT, "observed": OBSERVED, "settings": SETTINGS, "data_nbytes": INT(0, 2 ** 62)},
+    "error": ERROR,
 }
+EXECUTOR = {
+    **BOTH,
+    "compiled": {"id": ID, "compile_s": SECONDS},
+    "result": {**VALUE, "run_s": SECONDS, "compile_s": SECONDS, "structure": STRUCTURE},
+    "error": {**ERROR, "stage": IDENT},
+}
+TABLES = {"runner": RUNNER, "executor": EXECUTOR,
+          None: {t: {**RUNNER.get(t, {}), **EXECUTOR.get(t, {})} for t in {*RUNNER, *EXECUTOR}}}
 
 
-def check_header(head) -> None:
-    if not isinstance(head, dict) or not isinstance(head.get("type"), str):
-        raise ValueError("a frame without a type")
-    for key, value in head.items():
-        rule = HEADER_RULES.get(key)
-        if rule is None or not rule(value):
-            raise ValueError(f"a frame with an unexpected {key!r}")
+def check_frame(head, sender: str | None = None) -> dict:
+    """The header cleaned by its sender's table (Garbage when it breaks it): every key known and
+    bounded, every string safe, a result's bytes consistent with its shape and dtype."""
+    table = TABLES[sender]
+    _ok(None, type(head) is dict and type(head.get("type")) is str and head["type"] in table, "an unknown type")
+    drop: list = []
+    out = {"type": head["type"], **DICT(table[head["type"]])({k: v for k, v in head.items() if k != "type"}, drop)}
+    assert not (STRICT and drop and sender == "executor"), f"the executor sent keys EXECUTOR lacks: {drop}"
+    if out["type"] == "result":
+        _value(out)
+    return out
 
 
-# Every string a child sends is made safe and bounded here, once, where it enters the grader: valid
-# UTF-8, no control characters (but newlines in messages), clipped with one marker.
-TEXT_BOUNDS = {"message": (MESSAGE_LIMIT, True), "error": (LINE_LIMIT, False),
-               "frames": (LINE_LIMIT, False)}
-
-
-def sanitize_header(head: dict) -> dict:
-    def one(key: str, value):
-        limit, multiline = TEXT_BOUNDS.get(key, (NAME_LIMIT, False))
-        if isinstance(value, str):
-            return safe(value, limit, multiline)
-        if isinstance(value, list):
-            return [one(key, v) for v in value]
-        if isinstance(value, dict):
-            return {safe(k, NAME_LIMIT): one(key, v) for k, v in value.items()}
-        return value
-    return {key: one(key, value) for key, value in head.items()}
+def _value(head: dict) -> None:
+    """A result's parts agree: the values' bytes are exactly its shape in a float the grader decodes
+    (any other dtype is only a name, for a WA message), and orig_dtype names what float32 holds."""
+    kind, dtype, shape = head.get("kind"), head.get("dtype"), head.get("shape")
+    data = head.get("data_nbytes", head.get("nbytes", 0))    # the runner's fallback: a program follows
+    _ok(None, kind is not None and data <= head.get("nbytes", 0), "a result without a kind, or bytes it lacks")
+    _ok(None, (shape is not None and dtype is not None) if kind == "array" else (shape is None and not data),
+        "a result whose kind, shape and dtype disagree")
+    _ok(None, "orig_dtype" not in head or dtype in ("<f4", "float32"), "an orig_dtype not sent as float32")
+    _ok(None, not data or (dtype in WIRE_FLOATS and data == math.prod(shape) * WIRE_FLOATS[dtype]),
+        "bytes that are not its shape in a decodable float")
 
 
 class Frames:
     """Incremental parser of a child's frames, with a bound on every size it accepts."""
 
-    def __init__(self, max_payload: int):
+    def __init__(self, max_payload: int, sender: str | None = None):
         self.buf = bytearray()
-        self.max_payload = max_payload
+        self.max_payload, self.sender = max_payload, sender
 
     def feed(self, data: bytes) -> None:
         self.buf += data
@@ -107,15 +154,14 @@ class Frames:
             return None
         (n,) = struct.unpack(">I", self.buf[:4])
         if n == 0 or n > MAX_HEADER:
-            raise ValueError(f"a frame header of {n} bytes")
+            raise Garbage(f"a frame header of {n} bytes")
         if len(self.buf) < 4 + n:
             return None
         try:
-            head = json.loads(bytes(self.buf[4:4 + n]), parse_constant=_no_constants)
+            head = json.loads(bytes(self.buf[4:4 + n]), parse_constant=lambda name: _ok(name, False, name))
         except (ValueError, RecursionError):
-            raise ValueError("a frame header that is not plain JSON") from None
-        check_header(head)
-        head = sanitize_header(head)
+            raise Garbage("a frame header that is not plain JSON") from None
+        head = check_frame(head, self.sender)
         size = head.get("nbytes", 0)
         if size > self.max_payload:
             head["oversized"] = True          # judged from its header; the bytes are never read
@@ -146,9 +192,9 @@ class Watch:
     and its own process's liveness (a forked grandchild can keep the pipes open after it died)."""
 
     def __init__(self, box: Sandbox, child: Child, max_payload: int, output_budget: int,
-                 more_memory: Callable[[], int] = lambda: 0):
+                 more_memory: Callable[[], int] = lambda: 0, sender: str | None = None):
         self.box, self.child = box, child
-        self.frames = Frames(max_payload)
+        self.frames = Frames(max_payload, sender or _sender(child))
         self.output_budget, self.more_memory = output_budget, more_memory
         self.output_head, self.output_bytes, self.peak = "", 0, 0
         self.tail = bytearray()
@@ -180,10 +226,7 @@ class Watch:
                 return Stop("closed")
             ready, _, _ = select.select(list(self.open), [], [], max(0.0, min(deadline, self.next_watch) - now))
             for fd in ready:
-                try:
-                    data = os.read(fd, 1 << 16)
-                except OSError:
-                    data = b""
+                data = _read(fd)
                 if not data:
                     self.open.discard(fd)
                 elif fd == self.child.output_fd:
@@ -226,10 +269,7 @@ class Watch:
             for _ in range(max_reads):
                 if not select.select([fd], [], [], 0)[0]:
                     break
-                try:
-                    data = os.read(fd, 1 << 16)
-                except OSError:
-                    data = b""
+                data = _read(fd)
                 if not data:
                     self.open.discard(fd)
                     break
@@ -241,9 +281,19 @@ class Watch:
     def wait_exit(self, timeout_s: float) -> int | None:
         """The child's own exit status if it exits within timeout_s, else None."""
         end = time.monotonic() + timeout_s
-        while time.monotonic() < end:
-            code = self.child.proc.poll()
-            if code is not None:
-                return code
+        while (code := self.child.proc.poll()) is None and time.monotonic() < end:
             time.sleep(0.005)
-        return None
+        return code
+
+
+def _read(fd: int) -> bytes:
+    try:
+        return os.read(fd, 1 << 16)
+    except OSError:
+        return b""
+
+
+def _sender(child: Child) -> str | None:
+    """Which child's table applies, from the script it runs (None: either's keys)."""
+    args = child.proc.args if isinstance(child.proc.args, list) and len(child.proc.args) >= 2 else ["", ""]
+    return {"runner.py": "runner", "executor.py": "executor"}.get(os.path.basename(str(args[-2])))
