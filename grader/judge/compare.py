@@ -1,7 +1,9 @@
 """Judge one case: what the child reported -> shape -> dtype -> finite -> tolerance -> a case verdict.
 
 Runs in the grader process with numpy only. Expected values never leave this module except in the
-messages of public cases; hidden cases get error sizes in decade bands.
+messages of public cases; hidden cases get error sizes in decade bands. What a case's message may
+say is decided once, in `to_case_verdict`, where every case message is made: a hidden case's says
+only the grader's own values (reasons.for_case), never what the submission derived from its input.
 """
 from __future__ import annotations
 
@@ -12,7 +14,7 @@ import numpy as np
 
 from .cases import GoldenCase
 from ..outcome import OVERSIZE_FACTOR, Outcome
-from .reasons import Found, Reason, found
+from .reasons import Found, Reason, for_case, found
 from ..text import TRUNCATED, clip  # noqa: F401 - one definition of the marker, re-exported
 from .verdict import CaseVerdict, VerdictCode
 
@@ -73,8 +75,8 @@ def band_text(x: float | None) -> str:
 
 
 def judge(case: GoldenCase, out: Outcome, rtol: float, atol: float, hidden: bool) -> Judged:
-    """The case's verdict and its reason. Every string in `out` was made safe where it entered
-    (execute.py), so it goes into the parameters as it is."""
+    """The case's verdict and its reason. Every value in `out` was validated and every string made
+    safe where it entered (grader/host/channel.py), so it goes into the parameters as it is."""
     status = out.status
     if status == "result":
         j = _judge_result(case, out, rtol, atol, hidden)
@@ -199,11 +201,13 @@ def _dtype_name(dtype: str) -> str:
 
 
 def to_case_verdict(case: GoldenCase, j: Judged, points: float, time_s: float | None) -> CaseVerdict:
+    """The case as the student sees it: the one place its message is made, with its set known."""
     hidden = case.spec.set == "hidden"
+    shown = replace(j, found=for_case(j.found, hidden), note=for_case(j.note, hidden))
     return CaseVerdict(
         id=case.spec.id, set=case.spec.set, seed=case.spec.seed, hidden=case.spec.hidden, T=case.spec.T,
         verdict=j.verdict, score=points if j.verdict == "AC" else 0.0, max_score=points,
         max_abs_err=band(j.max_abs_err) if hidden else j.max_abs_err,
         max_rel_err=band(j.max_rel_err) if hidden else j.max_rel_err,
-        time_s=None if time_s is None else round(time_s, 4), message=clip(j.message, CASE_MESSAGE_LIMIT),
+        time_s=None if time_s is None else round(time_s, 4), message=clip(shown.message, CASE_MESSAGE_LIMIT),
         reason=j.reason)

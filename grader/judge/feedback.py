@@ -47,16 +47,18 @@ def hints_for_error(err: dict | None) -> list[Found]:
             if (t is None or t == etype) and (not frag or frag in message)]
 
 
-def hints_for_settings(settings: dict | None) -> list[Found]:
+def hints_for_settings(settings: dict | None, hidden: bool = False) -> list[Found]:
     """A submission that flips a JAX setting changes its own W: say which and why it matters.
 
     Called with the settings seen after loading and with those reported beside each result, since
     a submission may flip one inside lax_scan_in_module. Only settings that change W are pinned;
-    others (matmul precision, which does nothing on CPU) are not penalised."""
+    others (matmul precision, which does nothing on CPU) are not penalised. Beside a hidden case's
+    result (`hidden`) the values the runner reported are derived from the hidden input: only the
+    setting's name and the grader's value are said."""
     if not settings:
         return []
-    changed = [f"{k}={settings.get(k)!r} (the grader uses {v!r})" for k, v in PINNED.items()
-               if settings.get(k) != v]
+    changed = [f"{k}" + ("" if hidden else f"={settings.get(k)!r}") + f" (the grader uses {v!r})"
+               for k, v in PINNED.items() if settings.get(k) != v]
     return [found(Reason.PITFALL_JAX_SETTINGS, changed="; ".join(changed))] if changed else []
 
 

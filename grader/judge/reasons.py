@@ -8,6 +8,7 @@ grader/schemas/verdict.schema.json lists them, docs/feedback.md shows one senten
 """
 from __future__ import annotations
 
+import builtins
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import Enum
@@ -186,6 +187,60 @@ TEMPLATES: dict[Reason, str | Callable[[Mapping], str]] = {
         "Your library versions differ from the grader's ({versions}). Results can differ slightly; "
         "install the versions in requirements.lock to check exactly what the grader will see."),
 }
+# -- what a hidden case's message may say ----------------------------------------------------------
+# A hidden case's input is secret, and everything the submission produced on it is derived from that
+# input: its exception's text and frames, the shape, dtype, type name and entry counts it returned,
+# its exit status. So a hidden case's Found keeps only the grader's own values (the expected shape,
+# error bands, a code it looks up, a known exception type's name), listed per reason below, and is
+# worded by HIDDEN_TEMPLATES where the public sentence would need more. Any reason not listed keeps
+# nothing. The full detail stays with the instructor (the verdict's `internal`).
+HIDDEN_KEEPS: dict[Reason, tuple[str, ...]] = {
+    Reason.CORRECT: ("as_dtype",), Reason.WRONG_VALUES: ("err", "rel", "atol", "rtol", "as_dtype"),
+    Reason.PRECISION_TOO_LOW: ("dtype", "eps", "atol", "rtol", "err"), Reason.WRONG_SHAPE: ("want",),
+    Reason.STACKED_OUTPUTS: ("want",), Reason.OVERSIZED: ("want",), Reason.RETURNED_NONE: ("want",),
+    Reason.NOT_AN_ARRAY: ("want",), Reason.WRONG_DTYPE: ("accepted",), Reason.EXCEPTION: ("etype",),
+    Reason.OUT_OF_MEMORY: ("etype",), Reason.TOTAL_TIME_LIMIT: ("detail",), Reason.TIME_DOMINATED: ("case",),
+    Reason.CRASH_RUN: ("count",), Reason.UNFIT_PROGRAM: ("code",), Reason.NOT_EXPORTED: ("code",),
+    Reason.NOT_RUN: ("detail",), Reason.NOT_LOADED: ("why",),     # loading ran before any hidden input
+}
+HIDDEN_TEMPLATES: dict[Reason, str] = {
+    Reason.WRONG_SHAPE: "wrong shape: expected {want} (a hidden case's returned shape is not shown)",
+    Reason.STACKED_OUTPUTS: ("wrong shape: expected {want}; the result looks like the stacked per-step "
+                             "outputs (return the final carry)"),
+    Reason.OVERSIZED: "returned an array far larger than expected; expected {want}",
+    Reason.WRONG_DTYPE: "wrong dtype: expected a real floating dtype ({accepted})",
+    Reason.NOT_FINITE: "some entries are NaN or infinite",
+    Reason.NOT_AN_ARRAY: "returned a value that is not an array; expected shape {want}",
+    Reason.EXCEPTION: ("your function raised {etype} on this hidden case (a hidden case's exception text "
+                       "is not shown: run the public cases to see one)"),
+    Reason.NOT_IMPLEMENTED: "not implemented yet: your function raised NotImplementedError",
+    Reason.OUT_OF_MEMORY: "ran out of memory: your function raised {etype} on this hidden case",
+    Reason.DIED_AFTER_ANSWERING: ("the process died after answering, so its answers do not count (results "
+                                  "are trusted only from a process that ends cleanly)"),
+    Reason.CRASHED: "the process died during the case",
+}
+# Exception types whose names the grader knows (a class the submission made could be named anything).
+KNOWN_EXCEPTIONS = frozenset(n for n, v in vars(builtins).items()
+                             if isinstance(v, type) and issubclass(v, BaseException)) | {
+    "UnexpectedTracerError", "ConcretizationTypeError", "TracerArrayConversionError", "TracerBoolConversionError",
+    "TracerIntegerConversionError", "NonConcreteBooleanIndexError", "KeyReuseError", "XlaRuntimeError",
+    "JaxRuntimeError", "ScopeParamShapeError", "ScopeParamNotFoundError", "ApplyScopeInvalidVariablesTypeError"}
+_CODES = {Reason.UNFIT_PROGRAM: UNFIT, Reason.NOT_EXPORTED: NOT_EXPORTED_BECAUSE}
+
+
+def for_case(f: Found | None, hidden: bool) -> Found | None:
+    """A case's Found as its set allows: public cases keep everything; a hidden case keeps only the
+    grader's own values (HIDDEN_KEEPS) and is worded by HIDDEN_TEMPLATES."""
+    if f is None or not hidden or f.hidden:
+        return f
+    kept = {k: v for k, v in f.params.items() if k in HIDDEN_KEEPS.get(f.reason, ())}
+    if "etype" in kept:
+        kept["etype"] = kept["etype"] if kept["etype"] in KNOWN_EXCEPTIONS else "an exception of its own type"
+    if f.reason in _CODES:
+        kept["code"] = kept.get("code") if kept.get("code") in _CODES[f.reason] else None
+    return Found(f.reason, kept, hidden=True)
+
+
 CASE_REASONS = tuple(Reason)[:tuple(Reason).index(Reason.JUDGE_ERROR) + 1]
 HINT_REASONS = tuple(r for r in Reason if r not in CASE_REASONS) + (Reason.JUDGE_ERROR,)
 
@@ -195,15 +250,16 @@ class Found:
     """A reason and the parameters its sentence needs (already safe text or plain numbers)."""
     reason: Reason
     params: Mapping[str, object] = field(default_factory=dict)
+    hidden: bool = False          # made for a hidden case (for_case): worded by HIDDEN_TEMPLATES
 
     @property
     def text(self) -> str:
-        return render(self.reason, self.params)
+        return render(self.reason, self.params, self.hidden)
 
 
-def render(reason: Reason, params: Mapping[str, object] | None = None) -> str:
+def render(reason: Reason, params: Mapping[str, object] | None = None, hidden: bool = False) -> str:
     """The one place a reason becomes a sentence."""
-    template = TEMPLATES[reason]
+    template = HIDDEN_TEMPLATES.get(reason, TEMPLATES[reason]) if hidden else TEMPLATES[reason]
     p = dict(params or {})
     return template(p) if callable(template) else template.format(**p)
 

@@ -22,8 +22,11 @@ def render_text(v: Verdict, show_output: bool = False) -> str:
         lines.append("note: process isolation only (limits, no sandbox guarantees): fine for a local check")
     for f in v.feedback:
         lines.append(f"hint: {f}")
+    # What the submission printed may carry a hidden case's input: shown only when none was graded.
     head = v.internal.get("output_head") if show_output else None
-    if head:
+    if head and any(c.set == "hidden" for c in v.cases):
+        lines.append("(what your code printed is not shown: hidden cases were graded)")
+    elif head:
         lines.append("your code printed (first lines):")
         lines += ["  | " + line for line in head.splitlines()[:20]]
     if v.verdict == "JE" and v.internal.get("judge_error"):
