@@ -115,6 +115,34 @@ def test_hidden_expected_values_never_leak(test_problem):
         assert "expected" not in c.message.replace("·|expected|", "")
 
 
+
+@pytest.mark.slow
+@pytest.mark.parametrize("rel", ["run_time_error/leak_exception_text.py", "wrong_answer/leak_shape.py"])
+def test_hidden_inputs_are_never_echoed(test_problem, rel):
+    """A submission that writes the case's x into its exception's text, or encodes x[0] in the length
+    of what it returns: no hidden x value (4 to 9 significant digits, as a whole token), nor the length
+    that encodes it, appears in the native verdict, the Gradescope or PrairieLearn results, or the
+    terminal report (printed output included); public cases still show what they got."""
+    from dataclasses import replace
+
+    from grader.adapters import gradescope, prairielearn
+    v = graded(test_problem, rel)
+    assert v.verdict == ("RTE" if "run_time_error" in rel else "WA")
+    public = [c for c in v.cases if c.set == "public"]
+    assert all(("the input was" if "exception" in rel else "returned an array of shape") in c.message
+               for c in public), [c.message for c in public]
+    # Times are measured, not derived from an answer: left out so that they cannot match by chance.
+    v = replace(v, cases=tuple(replace(c, time_s=None) for c in v.cases), timing={"total_s": 0.0},
+                internal={k: x for k, x in v.internal.items() if k != "load_time_s"})
+    text = "\n".join([render(v), gradescope.render(v, test_problem), prairielearn.render(v, test_problem),
+                      render_text(v, show_output=True)])
+    tokens = set(re.findall(r"-?\d+(?:\.\d+)?(?:e[-+]?\d+)?", text))
+    for case in load_golden(test_problem, "hidden").cases:
+        leaked = {f for value in case.x for f in _forms(value)} & tokens
+        length = str(round(abs(float(case.x[0])) * 1e6) + 1)
+        assert not leaked and length not in tokens, (case.spec.id, sorted(leaked)[:5], length)
+
+
 # -- units: no grading ------------------------------------------------------------------------------
 @pytest.mark.parametrize("etype, message, fragment", [
     ("UnexpectedTracerError", "Encountered an unexpected tracer ... traced for scan", "inside the lax.scan body"),
