@@ -241,12 +241,14 @@ def test_bench_quick_runs_and_prints_every_figure():
     assert done.returncode == 0, done.stderr[-2000:]
     out = done.stdout
     assert "rerun: tools/bench.py --quick" in out and "by `.venv/bin/python tools/bench.py --quick`" in out
-    counts = (["2 CPUs"] if len(os.sched_getaffinity(0)) > 1 else []) + ["1 CPU"]
-    figures = [f"({k}) " for k in "abcdefg"] + ["batch --jobs 1 per submission", "batch --jobs 2 per submission"]
+    several = len(os.sched_getaffinity(0)) > 1
+    counts = ([f"{len(os.sched_getaffinity(0))} CPUs"] if several else []) + ["1 CPU"]
+    figures = [f"({k}) " for k in [*"abcdefg", *(["e2"] if several else [])]] + \
+        ["batch --jobs 1 per submission", "batch --jobs 2 per submission"]
     targets = [f"(b)/(c) warm grading / floor, {c}" for c in counts] + \
         [f"(d)/(b) naive / warm grading, {c}" for c in counts] + \
         ["(e)/(f) cold correct grading / cold floor, 1 CPU", "peak memory", "batch --jobs 1 per submission / class floor",
-         "throughput --jobs 2 / --jobs 1"]
+         "throughput --jobs 2 / --jobs 1"] + (["(e2)/(e) two cold gradings side by side"] if several else [])
     lines = out.splitlines()
     for name in figures + targets:
         assert any(name in ln and any(ch.isdigit() for ch in ln.split(name, 1)[1]) for ln in lines), name

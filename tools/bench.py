@@ -12,6 +12,7 @@ and at one CPU, for a correct program that is in no cache (any student's that di
 reference's by a line; tests/submissions/accepted/basic_einsum_length.py):
   (e) cold correct   the bundle grading it with an empty cache
   (f) cold floor     a bare process: import JAX and Flax, load it, per case jax.jit + run, no cache
+  (e2) two of (e) at once, each on its own core: whether validate's --cold-jobs 2 keeps the times
 Then the class: (g) the class floor, a bare process per submission (import JAX and Flax, load the
 file, call its public cases in process), against `batch --jobs 1` and `--jobs 2` per submission.
 Targets are printed PASS or MISS; a miss never fails the bench. Only the bundle's own tools.
@@ -28,6 +29,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -45,7 +47,7 @@ def bare_loop(mode: str, cache: str, file: str) -> None:
     sys.path.insert(0, str(ROOT / "grader" / "child"))
     import numpy as np
     if mode in ("floor", "fill", "cold"):
-        import common                                  # the children's own JAX setup
+        import common                                  # the children's own JAX setup (as the executor calls it)
         jax = common.configure_jax(cache if mode != "cold" else None, writable=mode == "fill")
     else:
         import jax
@@ -104,7 +106,7 @@ class Bench:
         self.public = json.dumps(job_cases(problem, "public"))
 
     def grade(self, file: Path, cold: bool, cpu: int | None) -> float:
-        out, env = self.tmp / "verdict.json", {}
+        out, env = Path(tempfile.mkdtemp(prefix="v-", dir=self.tmp)) / "verdict.json", {}
         if cold:
             env["GRADER_JAX_CACHE"] = tempfile.mkdtemp(prefix="cold-", dir=self.tmp)
         wall, grader_mb, _ = timed(pinned([PY, "-m", "grader", "--problem", str(self.problem), "grade", str(file),
@@ -219,14 +221,21 @@ def main() -> int:
                 note(f"d {label}", *b.bare("naive", REFERENCE, cpu))
             note("e", b.grade(CORRECT, True, cores[-1]))
             note("f", *b.bare("cold", CORRECT, cores[-1]))
+            if len(cores) > 1:             # validate --cold-jobs 2: two cold gradings, a core each
+                with ThreadPoolExecutor(2) as pool:
+                    note("e2", max(pool.map(lambda cpu: b.grade(CORRECT, True, cpu), cores[-2:])))
             print(f"  round {r + 1}: " + "  ".join(f"({k}) {v[-1]:.2f}s" for k, v in t.items()), flush=True)
         med = {k: statistics.median(v) for k, v in t.items()}
-        rows = [(f"({k[0]}) {NAMES[k[0]]}, {k[2:] or '1 CPU'}", med[k], loops.get(k)) for k in med]
+        where = {"e2": "1 CPU each"}
+        rows = [(f"({k.split()[0]}) {NAMES[k.split()[0]]}, {k.partition(' ')[2] or where.get(k, '1 CPU')}", med[k],
+                 loops.get(k)) for k in med]
         checks = []
         for label, _ in counts:
             checks.append((f"(b)/(c) warm grading / floor, {label}", med[f"b {label}"] / med[f"c {label}"], "<=", 1.3))
             checks.append((f"(d)/(b) naive / warm grading, {label}", med[f"d {label}"] / med[f"b {label}"], ">=", 3.0))
         checks.append(("(e)/(f) cold correct grading / cold floor, 1 CPU", med["e"] / med["f"], "<=", 1.3))
+        if "e2" in med:
+            checks.append(("(e2)/(e) two cold gradings side by side / one alone", med["e2"] / med["e"], "<=", 1.05))
         checks.append(("peak memory, grader + children (MiB)", max(b.peaks), "<=", 768))
         if not args.no_batch:
             rows_b, checks_b = throughput(b, args.subs, args.batch_cases, tmp)
@@ -237,7 +246,8 @@ def main() -> int:
 
 NAMES = {"a": "bundle, reference, cold cache", "b": "bundle, reference, warm cache",
          "c": "floor: bare jit loop, warm cache", "d": "naive: bare eager loop, cold",
-         "e": "bundle, a correct non-reference file, cold", "f": "cold floor: bare jit loop of that file"}
+         "e": "bundle, a correct non-reference file, cold", "f": "cold floor: bare jit loop of that file",
+         "e2": "two of (e) at once (the slower)"}
 
 
 def throughput(b: Bench, n: int, cases: str, tmp: Path) -> tuple[list, list]:
