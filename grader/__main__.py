@@ -1,6 +1,6 @@
 """Command line: grade, check, batch, slurm, merge, report, validate, regen, warm (`python -m grader --help`).
 
-Exit status (DESIGN, "CLI contract"): 0 a verdict was produced (any but JE), 1 `check` not AC or
+Exit status (docs/architecture.md, "CLI and exit codes"): 0 a verdict was produced (any but JE), 1 `check` not AC or
 `validate` failed, 2 the operator's mistake (one line on stderr), 3 judge error.
 """
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The house rules that keep the security boundary a folder (DESIGN, "The house"): only grader/child
+"""The house rules that keep the security boundary a folder (docs/architecture.md, "The house"): only grader/child
 imports JAX or Flax, and it imports nothing else of the grader's, so what is copied into a sandbox is
 complete and the grader process never pays for (or trusts) JAX."""
 from __future__ import annotations

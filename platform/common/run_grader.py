@@ -34,7 +34,7 @@ PLATFORMS = {
     "prairielearn": ("GRADE_ROOT", "/grade", "student"),
 }
 JE_MARK = "JUDGE ERROR"      # the adapters' marker (grader/adapters/__init__.py)
-VERDICT_S = 60.0             # DESIGN.md "Speed": any submission gets its verdict within 60 s of wall time
+VERDICT_S = 60.0             # docs/architecture.md, "Deadlines": any submission gets its verdict within 60 s of wall time
 START_S = 10.0               # beyond that: the grader's own start (venv imports) and writing its results
 GRACE_S = 10                 # for the grader to clean up after SIGINT at the deadline
 KILL_WAIT_S = 3              # after SIGKILL: reading what is left of the report

@@ -31,7 +31,7 @@ LIMITS = {"gradescope": ["--memory", "768m", "--memory-swap", "768m", "--cpus", 
           "prairielearn": ["--memory", "2g", "--memory-swap", "2g", "--cpus", "0.9", "--pids-limit", "1024",
                            "--network", "none", "--ipc", "private", "--ulimit", "core=0", "-t"]}
 GRADESCOPE_TIMEOUT_S = 600       # Gradescope's default overall timeout
-VERDICT_S = 60.0                 # DESIGN "Speed": any submission's verdict within a minute of wall time
+VERDICT_S = 60.0                 # docs/architecture.md, "Deadlines": any verdict within a minute of wall time
 
 
 @dataclass(frozen=True)
