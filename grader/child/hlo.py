@@ -1,15 +1,23 @@
 """Structure of an exported program, read from its StableHLO by data flow (runs in the executor).
 
 What is verified is what produces the program's one output: it must be the recurrence's carry, the
-step c -> tanh(c @ W) applied T times in all to tanh(x @ W), for one W shared by every step, inside
-one loop whose trip count times the steps per trip (plus a remainder smaller than that, as
+step c -> tanh(c @ W) applied T times in all to tanh(x @ W), for one W shared by every step and made
+in the program from the seed's random bits (hlo_origin.py: never a constant, never a function of x),
+inside one loop whose trip count times the steps per trip (plus a remainder smaller than that, as
 `scan(unroll=k)` leaves) is T. For T = 0 there is no step. A loop or a scan elsewhere in the program
 whose result is not that carry counts for nothing; steps outside a loop beyond the remainder are an
-unrolled Python loop. Host callbacks, host transfers and custom calls outside jax.export's stable CPU
-set make a program unfit to run at all.
+unrolled Python loop, and a scan unrolled whole (unroll >= T) leaves no loop: `no_loop` with all T
+steps outside, each on the init's W (grader/judge/checks.py weighs that against the observed unroll).
+Host callbacks, host transfers and custom calls outside jax.export's stable CPU set make a program
+unfit to run at all.
 
 The program is read as an expression graph: calls are inlined, a while loop's results are symbols of
-that loop (hlo_graph.py), so "the same W" means the same value.
+that loop (hlo_graph.py), so "the same W" means the same value. W is compared in a canonical form:
+through any chain of transposes (their parity decides the orientation), widening float converts
+(float64 arithmetic on the float32 W is the same recurrence) and the loop variable that carries it
+unchanged; the step may be written with dot, matmul, einsum or dot_general, either operand first, as
+a (1, H) row or (H, 1) column with reshapes, and the carry may be a pytree whose other parts
+(counters, copies) do not feed the result.
 """
 from __future__ import annotations
 

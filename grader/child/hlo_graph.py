@@ -26,6 +26,7 @@ class Graph:
         self.envs: list[dict] = []
         self.env_index: dict[tuple, int] = {}
         self.memo: dict = {}
+        self.loops: dict = {}
         self.resolved = 0
 
     def env(self, key: tuple, mapping) -> int:
@@ -66,7 +67,10 @@ class Graph:
         return tuple(self.ref(v, env_id) for v in ret.operands)
 
     def loop_parts(self, loop: tuple):
-        """(init refs, body return refs, cond ref, loop var refs) of a loop."""
+        """(init refs, body return refs, cond ref, loop var refs) of a loop (worked out once)."""
+        got = self.loops.get(loop)
+        if got is not None:
+            return got
         _tag, op, env_id = loop
         init = tuple(self.ref(v, env_id) for v in op.operands)
         lvars = tuple(("var", loop, i) for i in range(len(init)))
@@ -78,7 +82,8 @@ class Graph:
             inner_id = self.env(("region", loop, r_index), inner)
             ret = [o.operation for o in block.operations][-1]
             outs.append(tuple(self.ref(v, inner_id) for v in ret.operands))
-        return init, outs[1], outs[0][0], lvars
+        got = self.loops[loop] = (init, outs[1], outs[0][0], lvars)
+        return got
 
 
 def _attr_names(op) -> list[str]:

@@ -36,17 +36,16 @@ def _embedded(r: hlo_graph.Reader, ref: tuple, H: int) -> bool:
     """A constant that could hold W itself: not a splat, with at least H*H elements (H >= 2)."""
     if H < 2:
         return False
+    try:
+        if r.g.ir.DenseElementsAttr(ref[1].attributes["value"]).is_splat:
+            return False
+    except (TypeError, ValueError):   # a dense_resource blob, or any other form: not a splat
+        pass
     dims = r.dims(ref)
     size = 1
     for d in dims or ():
         size *= d
-    if dims is None or size < H * H:
-        return False
-    attr = ref[1].attributes["value"]
-    try:
-        return not r.g.ir.DenseElementsAttr(attr).is_splat
-    except (TypeError, ValueError):   # a dense_resource blob, or any other form: not a splat
-        return True
+    return dims is None or size >= H * H
 
 
 def origin(r: hlo_graph.Reader, W: tuple, H: int) -> str | None:

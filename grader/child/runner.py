@@ -199,7 +199,7 @@ def run_case(case, fn, exporter, observer, chan, path, max_elements, jax, np):
         return
     params = observer.report(None, T)["params"] or seen_params
     bound = observer.bound or seen_bound
-    program, evidence = b"", {"loop": "unknown", "T": T, "params": params}
+    program, evidence = b"", {**observer.report(None, T), "params": params}
     if bound is not None:
         model, method = bound
         key = jax.random.PRNGKey(seed)
