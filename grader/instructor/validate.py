@@ -132,7 +132,7 @@ def _cold(problem: Problem, args, report: Report) -> None:
     tight = tightest(report.limits)
     report.checks.append(Check(
         "time_limits", not bad, "; ".join(bad[:3]) + (f" (and {len(bad) - 3} more)" if len(bad) > 3 else "") or (
-            f"{len(report.cold)} correct solutions, cold on one CPU, got AC within 1/{TIME_MARGIN:g} of every "
+            f"{len(report.cold)} correct solution{'s' if len(report.cold) != 1 else ''}, cold on one CPU, got AC within 1/{TIME_MARGIN:g} of every "
             f"limit; tightest: " + (tight.say() if tight else "none")), bad))
 
 
