@@ -8,11 +8,13 @@ then get JE with a message naming the difference and `make regen`, never WA.
 from __future__ import annotations
 
 import copy
+import dataclasses
 
 import numpy as np
 import pytest
 
 from conftest import run_cli
+from grader.child.common import PINNED_XLA_FLAGS
 from grader.judge.cases import environment_fingerprint, job_cases, load_golden
 from grader.judge.drift import canary_cases, differences
 from grader.execute import run
@@ -32,6 +34,31 @@ def test_differences_name_versions_and_settings():
     assert versions == [f"jax 0.4.0 in the golden files, {here['jax']} here"]
     assert settings == ["jax_default_prng_impl='rbg' in the golden files, 'threefry2x32' pinned by the runner"]
     assert differences(here, here) == ([], [])
+
+
+def test_differences_name_the_xla_options():
+    here = {**environment_fingerprint(), "xla_flags": PINNED_XLA_FLAGS}
+    older = {k: v for k, v in here.items() if k != "xla_flags"}   # made before they were recorded
+    assert differences(older, here) == ([], [f"XLA options '(XLA defaults)' in the golden files, "
+                                             f"{PINNED_XLA_FLAGS!r} used by the executor"])
+    other = {**here, "xla_flags": "--xla_backend_optimization_level=3"}
+    assert differences(other, here)[1] == [f"XLA options '--xla_backend_optimization_level=3' in the golden "
+                                           f"files, {PINNED_XLA_FLAGS!r} used by the executor"]
+    assert differences(here, here) == ([], [])
+
+
+def test_golden_made_with_other_xla_options_is_je_before_anything_runs(test_problem, monkeypatch):
+    """The options are the bundle's own: vectors made with others are stale, whatever a canary says."""
+    from grader.judge import drift
+    here = {**environment_fingerprint(), "xla_flags": PINNED_XLA_FLAGS}
+    monkeypatch.setattr(drift, "environment_fingerprint", lambda: here)
+    monkeypatch.setattr(drift, "_canary", lambda *a: pytest.fail("the canary ran"))
+    golden = load_golden(test_problem, "public")
+    stale = dataclasses.replace(golden, fingerprint={**here, "xla_flags": ""})
+    found = drift.guard(test_problem, [stale])
+    assert found.error and "XLA options '(XLA defaults)' in the golden files" in found.error
+    assert "make regen" in found.error
+    assert drift.guard(test_problem, [dataclasses.replace(golden, fingerprint=here)]).error is None
 
 
 def test_canary_prefers_the_largest_non_edge_case(test_problem):

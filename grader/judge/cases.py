@@ -6,6 +6,7 @@ text that round-trips the float32 exactly, so `make regen` twice gives identical
 """
 from __future__ import annotations
 
+import json
 import platform
 from dataclasses import dataclass
 from importlib import metadata
@@ -17,7 +18,7 @@ import yaml
 
 from .. import JudgeError, UsageError
 from ..problem import CaseSet, CaseSpec, Problem, load_schema
-from ..child.common import PINNED
+from ..child.common import PINNED, PINNED_XLA_FLAGS
 
 LIBRARIES = ("jax", "jaxlib", "flax", "numpy")
 _YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -54,9 +55,14 @@ def library_versions() -> dict[str, str]:
 
 
 def environment_fingerprint() -> dict:
-    """Versions of this venv and the pinned JAX settings the runner enforces."""
-    return {"python": ".".join(platform.python_version_tuple()[:2]), **library_versions(),
-            "settings": dict(PINNED)}
+    """Versions of this venv, the pinned JAX settings the runner enforces, and the XLA options the
+    children compile with (they move the executor's bits: docs/tolerance.md). The options are recorded
+    where the golden files' schema has their field, `xla_flags`."""
+    fp = {"python": ".".join(platform.python_version_tuple()[:2]), **library_versions(),
+          "settings": dict(PINNED)}
+    if "xla_flags" in load_schema("golden.schema.json")["$defs"]["fingerprint"]["properties"]:
+        fp["xla_flags"] = PINNED_XLA_FLAGS
+    return fp
 
 
 def fmt32(v: float) -> str:
@@ -77,6 +83,8 @@ def dump_golden(problem: Problem, case_set: CaseSet, fingerprint: dict,
              "schema_version: 1", f"problem: {problem.id}", f"set: {case_set}", "fingerprint:"]
     for key in ("python", *LIBRARIES):
         lines.append(f"  {key}: \"{fingerprint[key]}\"")
+    if "xla_flags" in fingerprint:
+        lines.append(f"  xla_flags: {json.dumps(fingerprint['xla_flags'])}")
     lines.append("  settings:")
     for key, value in fingerprint["settings"].items():
         lines.append(f"    {key}: {yaml.safe_dump(value, default_flow_style=True).strip().removesuffix('...').strip()}")

@@ -4,6 +4,9 @@ The golden files carry the fingerprint of the environment that made them (librar
 JAX settings that change W). Grading against vectors that no longer hold would hand WA to correct
 submissions, so before running anything:
   - settings differ                -> JE: W itself differs, every expected value is wrong here;
+  - XLA options differ             -> JE: the children compile with other options than the golden
+    files were made with (they move W by ulps, the outputs by up to ~0.1 of the tolerance): the
+    options are the bundle's own (child/common.py), so the vectors are stale until `make regen`;
   - only versions differ, full bundle -> a canary: the reference, sandboxed, recomputes one or two
     cases; if it disagrees (or cannot run) -> JE, else grade normally with a note under `internal`;
   - only versions differ, handout (no reference/) -> grade, and tell the student plainly.
@@ -51,6 +54,11 @@ def differences(golden_fp: dict, env_fp: dict) -> tuple[list[str], list[str]]:
     gs, es = golden_fp.get("settings", {}), env_fp.get("settings", {})
     settings = [f"{k}={gs.get(k)!r} in the golden files, {es.get(k)!r} pinned by the runner"
                 for k in sorted(set(gs) | set(es)) if gs.get(k) != es.get(k)]
+    if "xla_flags" in golden_fp or "xla_flags" in env_fp:   # absent: made with XLA's defaults
+        gx, ex = golden_fp.get("xla_flags", ""), env_fp.get("xla_flags", "")
+        if gx != ex:
+            settings.append(f"XLA options {gx or '(XLA defaults)'!r} in the golden files, "
+                            f"{ex or '(XLA defaults)'!r} used by the executor")
     return versions, settings
 
 
@@ -75,8 +83,8 @@ def guard(problem: Problem, goldens: list[Golden], isolation=None) -> Drift:
         versions += [d for d in v if d not in versions]
         settings += [d for d in s if d not in settings]
     if settings:
-        return Drift(error="the golden vectors were made under other JAX settings ("
-                     + "; ".join(settings) + "), which change W and so every expected value: " + REGEN_HINT)
+        return Drift(error="the golden vectors were made under other JAX settings or XLA options ("
+                     + "; ".join(settings) + "), which change W and so the expected values: " + REGEN_HINT)
     if not versions:
         return Drift()
     if not problem.reference_path.is_file():   # the handout: nothing to recompute with
