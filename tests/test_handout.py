@@ -63,6 +63,7 @@ def test_handout_problem_lists_only_the_public_cases(handout):
         starter = z.read(f"{TOP}/solution.py")
     full = yaml.safe_load((ROOT / "problem.yaml").read_text())
     assert raw["cases"] == {"public": full["cases"]["public"], "hidden": []}
+    assert "validation" not in raw       # the instructor's extra correct solutions stay in the bundle
     assert starter == (ROOT / "starter/solution.py").read_bytes()
     lock = (ROOT / "requirements.lock").read_text()
     for lib in ("jax", "jaxlib", "flax", "numpy"):

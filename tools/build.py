@@ -116,6 +116,7 @@ def handout_problem(root: Path) -> str:
     as they do in `python -m grader check` on the full bundle (public cases weigh 0)."""
     raw = yaml.safe_load((root / "problem.yaml").read_text(encoding="utf-8"))
     raw["cases"] = {"public": raw["cases"]["public"], "hidden": []}
+    raw.pop("validation", None)   # the instructor's extra correct solutions: named only for validate
     points = float(raw.get("scoring", {}).get("checks_points", 20.0))
     raw["scoring"] = {"max_score": points, "checks_points": points, "public_weight": 0}
     head = ("# Handout copy of the exercise's problem.yaml: the public cases only. The hidden cases that\n"
