@@ -10,6 +10,7 @@ from .. import JudgeError, UsageError
 from ..execute import run
 from ..judge.cases import GoldenCase, dump_golden, environment_fingerprint, job_cases, make_x
 from ..judge.variants import generate  # the wrong variants' outputs belong to the same regeneration
+from .warm import trusted_limits
 from ..problem import Problem
 
 
@@ -23,7 +24,8 @@ def regen(problem: Problem, isolation=None, out_dir: Path | None = None) -> list
     for case_set in ("public", "hidden"):
         specs = problem.cases_of(case_set)
         pseudo = [GoldenCase(s, make_x(s.x_seed, s.hidden), np.zeros(0, np.float32)) for s in specs]
-        ex = run(problem, reference.read_bytes(), job_cases(pseudo), isolation=isolation)
+        # the reference compiles every case cold: the student's budget must not fail it on a busy machine
+        ex = run(trusted_limits(problem), reference.read_bytes(), job_cases(pseudo), isolation=isolation)
         if ex.judge_error or ex.load is not None:
             raise JudgeError(f"the reference did not run: {ex.judge_error or ex.load}")
         if ex.settings != fingerprint["settings"]:
