@@ -18,7 +18,8 @@ Visibility = Literal["visible", "hidden", "after_due_date", "after_published"]
 # Documented defaults for every optional field (README, "problem.yaml").
 DEFAULT_LIMITS = {
     "load_time_s": 30.0,        # importing JAX + the submission, compiling nothing yet
-    "case_time_s": 10.0,        # one case in each child: its export, and its program's compile + run
+    "case_time_s": 10.0,        # one case in each child: its export in the runner, its program's run
+    "compile_time_s": 10.0,     # the executor's compile of one case's program, apart from its run
     "total_time_s": 50.0,       # the whole submission from the first child's start: loading, every
                                 # runner and executor; what is left when it runs out is TLE
     "memory_mb": 640,           # whole child tree; fits Gradescope's 768 MB box beside the grader
@@ -61,6 +62,7 @@ class Limits:
     scratch_mb: int
     processes: int
     open_files: int
+    compile_time_s: float = DEFAULT_LIMITS["compile_time_s"]
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,11 @@ runner's answers count only once it has ended cleanly, so a result is used only 
 bytes the final answer carries. A resource verdict comes only from a run alone: a memory limit met
 while the runner still worked beside it is run again afterwards, and a time-out counts only as the
 first try, which the retry with margin (alone) confirms or not; either stops the speculation.
+
+Compilation is budgeted apart from the run (as Kattis and DOMjudge do): from the request to the
+executor's `compiled` frame a program has `compile_time_s` (deserializing, screening and XLA's compile,
+a cache read when the cache was warmed with it), and from there to its result `case_time_s`. A
+time-out in either is retried once with margin, and a confirmed one decides the larger programs.
 """
 from __future__ import annotations
 
@@ -24,26 +29,9 @@ from queue import Queue
 from typing import Callable
 
 from .host.channel import Stop, Watch, encode_frame
-from .outcome import CHILD_DIR, MAX_PROGRAM, RETRY_MARGIN, Execution, Outcome, describe_exit, dominate, stopped
-from .host.proctree import pss_bytes
 from .host.sandbox import Sandbox
-
-
-class SampledPss:
-    """What a sandbox's tree holds, for the other child's memory budget: PSS (the libraries both map
-    count once between them), looked at every `every` seconds while `live()` says so, else the last
-    look stands."""
-
-    def __init__(self, box: Sandbox, live: Callable[[], bool] = lambda: True, every: float = 1.0):
-        self.box, self.live, self.every, self._pss, self._at = box, live, every, 0, -1.0
-
-    def sample(self) -> None:
-        self._pss, self._at = (pss_bytes(self.box.tree_pids()) if self.box.child else 0), time.monotonic()
-
-    def __call__(self) -> int:
-        if self.live() and time.monotonic() - self._at >= self.every:
-            self.sample()
-        return self._pss
+from .outcome import (CHILD_DIR, CLEANUP_GRACE_S, MAX_PROGRAM, RETRY_MARGIN, Execution, Outcome, SampledPss,
+                      describe_exit, dominate, stopped)
 
 
 def _key(case_id: str, program: bytes) -> tuple[str, bytes]:
@@ -106,7 +94,7 @@ class Executor:
             if not self.ready and not self._await_ready(judge=alone):
                 self._off = True          # beside the runner a failed start is no one's fault yet:
                 continue                  # run_all starts an executor alone, and judges that one
-            got = self._run(case, program, self.box.limits.case_time_s)
+            got = self._run(case, program, 1.0)
             if self._cancelled:
                 return
             if got.status == "timeout" or got.status == "not_run" or (got.status == "memory" and not alone):
@@ -124,7 +112,7 @@ class Executor:
         self._wanted = {_key(c["id"], self.ex.cases[c["id"]].program) for c in order if self._needs_run(c["id"])}
         self._alone_at = time.monotonic()
         self._queue.put(None)
-        self._joined()
+        self._joined(self.budget_end + CLEANUP_GRACE_S)
         error, self._error = self._error, None
         if error is not None:
             raise error
@@ -140,8 +128,14 @@ class Executor:
         self._cancelled = False
         self._error = None
 
-    def _joined(self) -> None:
-        self._thread.join()
+    def _joined(self, by: float | None = None) -> None:
+        """Join the thread; one still at work at `by` (its runs end with the budget: a safety net)
+        is cancelled, and stops within one look."""
+        self._thread.join(None if by is None else max(0.0, by - time.monotonic()))
+        if self._thread.is_alive():
+            self._cancelled = True
+            self._thread.join()
+            self._cancelled = False
         self._thread = None
         # A child's PR_SET_PDEATHSIG fires when the *thread* that started it ends: an executor the
         # thread started is about to be killed, so it is stopped now and run_all starts its own.
@@ -214,8 +208,7 @@ class Executor:
                     self._decide(case, Outcome("timeout", why="total", stage="executor"))
                     continue
                 return
-            limit = self.box.limits.case_time_s * (RETRY_MARGIN if case["id"] in retried else 1.0)
-            got = self._run(case, out.program, limit)
+            got = self._run(case, out.program, RETRY_MARGIN if case["id"] in retried else 1.0)
             if got.status == "timeout" and got.why != "total" and case["id"] not in retried:
                 retried.add(case["id"])               # confirm once, with margin, before it decides others
                 queue.insert(0, case)
@@ -245,38 +238,41 @@ class Executor:
                 got.time_s += prior.time_s          # the case's time: its export, then its run
             self.ex.cases[case["id"]] = got
 
-    def _run(self, case: dict, program: bytes, limit: float) -> Outcome:
+    def _run(self, case: dict, program: bytes, margin: float) -> Outcome:
+        """Compile and run one program: `compile_time_s` and `case_time_s`, each times `margin`."""
         if len(program) > MAX_PROGRAM:
             return Outcome("error", error={"etype": "UnfitProgram", "message": "too_large"}, stage="executor")
         request = encode_frame({"type": "run", "id": case["id"], "hidden": case["hidden"], "T": case["T"],
                                 "x": case["x"], "max_elements": self.max_elements, "nbytes": len(program)},
                                program)
         self._ran = True
-        return self._request(case, request, limit)
-
-    def _request(self, case: dict, request: bytes, limit: float) -> Outcome:
-        start = time.monotonic()
-        deadline = min(start + limit, self.budget_end)
+        limits, since = self.box.limits, time.monotonic()   # the phase's start: request, then `compiled`
+        deadline = min(since + limits.compile_time_s * margin, self.budget_end)
         if not self._send(request, deadline):
-            return self._failed(Stop("closed"), start)
-        phase = "sent"
+            return self._failed(Stop("closed"), since, compiling=True)
+        phase, compile_s = "sent", None
         while True:
             got = self.watch.next(deadline)
             if isinstance(got, Stop):
-                return self._failed(got, start)
+                return self._failed(got, since, compiling=phase != "running")
             head, payload = got
-            if phase == "sent" and head["type"] == "start" and head.get("id") == case["id"]:
-                phase = "running"
+            kind, now, ours = head["type"], time.monotonic(), head.get("id") == case["id"]
+            if ours and phase == "sent" and kind == "start":
+                phase = "compiling"
                 continue
-            if phase == "running" and head["type"] in ("result", "error") and head.get("id") == case["id"]:
-                elapsed = time.monotonic() - start
-                if head["type"] == "error":
-                    return Outcome("error", elapsed, header=head, error=head)
+            if ours and phase == "compiling" and kind == "compiled":
+                phase, compile_s, since = "running", now - since, now
+                deadline = min(now + limits.case_time_s * margin, self.budget_end)
+                continue
+            if ours and phase != "sent" and kind in ("result", "error"):   # a screen error or a shape-only
+                if kind == "error":                                        # result comes before any compile
+                    return Outcome("error", now - since, header=head, error=head, compile_s=compile_s)
                 if head.get("oversized"):
                     self._stop()
-                return Outcome("result", elapsed, header=head, data=payload, structure=head.get("structure"))
+                return Outcome("result", now - since, header=head, data=payload, structure=head.get("structure"),
+                               compile_s=compile_s)
             self._stop()       # the executor never sends anything else: its channel is broken
-            self.ex.judge_error = f"the executor sent an unexpected {head['type']!r} frame"
+            self.ex.judge_error = f"the executor sent an unexpected {kind!r} frame"
             return Outcome("not_run", detail="judge error")
 
     def _send(self, data: bytes, deadline: float) -> bool:
@@ -292,10 +288,12 @@ class Executor:
                     return False
         return True
 
-    def _failed(self, stop: Stop, start: float) -> Outcome:
+    def _failed(self, stop: Stop, start: float, compiling: bool = False) -> Outcome:
         """The executor died or was stopped on this program: the case's outcome, and a fresh one next."""
         watch, elapsed = self.watch, time.monotonic() - start   # the grader's cleanup is not the case's
         status = self._stop()
         out = stopped(stop, status, self.box, watch, elapsed, self.budget_end)
         out.stage = "executor"
+        if out.status == "timeout" and not out.why and compiling:
+            out.why = "compile"           # its compile limit, not the run's
         return out

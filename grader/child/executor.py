@@ -2,10 +2,12 @@
 loads submission code and holds no secrets; it alone reads the (read-only) compilation cache.
 
 Usage: python -I executor.py JOB.json. Requests arrive as frames on fd 0 (`run`: the case's id, hidden,
-T and x, then the serialized program; `end`), answers go to the job's result_fd: `start`, then `result`
-(the output as a raw array, with the structure hlo.py read from the program) or `error` (the program
-is unfit, or deserializing, compiling or running it failed). A program is screened before anything
-compiles it: host callbacks, host transfers and unknown custom calls never reach XLA.
+T and x, then the serialized program; `end`), answers go to the job's result_fd: `start`, then
+`compiled` once XLA has compiled the program (a cache read where the cache holds it; `compile_s`),
+then `result` (the output as a raw array, with the structure hlo.py read from the program, `compile_s`
+and `run_s`) or `error` (the program is unfit, or deserializing, compiling or running it failed). The
+grader times the compile and the run apart, each against its own limit. A program is screened before
+anything compiles it: host callbacks, host transfers and unknown custom calls never reach XLA.
 """
 import json
 import os
@@ -61,17 +63,27 @@ def run(head: dict, blob: bytes, jax, np, hlo, chan):
                    "kind": "array", "shape": [int(n) for n in exp.out_avals[0].shape],
                    "dtype": str(exp.out_avals[0].dtype), "pytype": "jax.Array"})
         return
+    x = jax.numpy.asarray(np.asarray(head["x"], dtype=np.float32))
+    t_compile = time.perf_counter()
+    try:
+        compiled = jax.jit(exp.call).lower(x).compile()
+    except BaseException as e:  # noqa: BLE001 - XLA failing on the submission's program
+        chan.send({"type": "error", "id": cid, "stage": "compile", **common.describe(e, PROGRAM)})
+        return
+    compile_s = time.perf_counter() - t_compile
+    chan.send({"type": "compiled", "id": cid, "compile_s": compile_s})
     t_run = time.perf_counter()
     try:
-        out = exp.call(jax.numpy.asarray(np.asarray(head["x"], dtype=np.float32)))
+        out = compiled(x)
         out.block_until_ready()
         result = np.asarray(out)
-    except BaseException as e:  # noqa: BLE001 - compiling or running the submission's program
+    except BaseException as e:  # noqa: BLE001 - running the submission's program
         chan.send({"type": "error", "id": cid, "stage": "run", **common.describe(e, PROGRAM)})
         return
+    run_s = time.perf_counter() - t_run
     hdr, data = common.encode(result, head["max_elements"])
-    chan.send({"type": "result", "id": cid, "time_s": time.perf_counter() - t,
-               "run_s": time.perf_counter() - t_run, "structure": structure, **hdr}, data)
+    chan.send({"type": "result", "id": cid, "time_s": time.perf_counter() - t, "compile_s": compile_s,
+               "run_s": run_s, "structure": structure, **hdr}, data)
 
 
 def main():
