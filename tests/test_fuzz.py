@@ -1,13 +1,17 @@
 """Fuzz what a submission controls, in-process: random frames on the result channel (return
 headers with any dtype, shape, nested value and string, payloads of any bytes, exceptions with huge
-type names and any code points, forged structure reports), random printed bytes, random limits hit.
-Each drawn run goes frames -> channel.Frames/execute._answer -> Outcome -> compare + checks -> grade -> the
-native JSON (schema-validated), both adapters and the text report. Every run must end in a valid
-verdict, never JE, with every message within its bound.
+type names and any code points, forged observation reports with any numbers, times of any size),
+the `loaded` frame's module report and settings, the executor's results (structure reports, the
+fallback's Module run), random printed bytes, random limits hit. Each drawn run goes frames ->
+channel.Frames (each sender's table) / execute._answer -> Outcome -> compare + every check (the
+fallback's agreement, params, module class, scan) + feedback -> grade -> the native JSON
+(schema-validated), both adapters and the text report. Every run must end in a valid verdict, never
+JE, with every message within its bound.
 
 Derandomized, no example database: the same examples on every machine. `make test` runs
 FUZZ_EXAMPLES (default 20, about 5 s); `make fuzz` runs many more. A few end-to-end sandboxed
-runs of the hostile examples close the file.
+runs close the file: the hostile examples, and submissions that replace the runner's channel at
+import time and send forged headers.
 """
 from __future__ import annotations
 
@@ -24,7 +28,8 @@ from conftest import SUBMISSIONS, run_cli
 from grader import grade as grade_module
 from grader.adapters import gradescope, prairielearn
 from grader.judge.cases import load_golden
-from grader.host.channel import Frames
+from grader.host import channel
+from grader.host.channel import Frames, Garbage
 from grader.execute import _answer
 from grader.outcome import Execution, Outcome
 from grader.judge.report import render_text
@@ -40,15 +45,29 @@ TEXT = st.one_of(st.text(ANY_CHAR, max_size=40),
 DTYPES = st.one_of(st.sampled_from(["<f4", "<f2", "<f8", "bfloat16", "float32", "<i4", "object", "|V2",
                                     "<c8", ">f4"]), TEXT)
 ORIG = st.one_of(st.none(), st.sampled_from(["bfloat16", "float16", "float8_e4m3fn", "int4"]), TEXT)
-JSONISH = st.recursive(st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False),
-                                 TEXT), lambda inner: st.one_of(st.lists(inner, max_size=4),
-                                                                st.dictionaries(TEXT, inner, max_size=4)),
+NUMBER = st.one_of(st.integers(), st.integers(-2 ** 70, 2 ** 70), st.just(10 ** 2200), st.floats(allow_nan=False),
+                   st.sampled_from([0, 1, -1, 5, 2 ** 63, 1e308]))
+JSONISH = st.recursive(st.one_of(st.none(), st.booleans(), NUMBER, TEXT),
+                       lambda inner: st.one_of(st.lists(inner, max_size=4), st.dictionaries(TEXT, inner, max_size=4)),
                        max_leaves=8)
+SHAPES = st.one_of(st.lists(st.integers(0, 70), max_size=3), st.lists(NUMBER, max_size=3),
+                   st.just([10 ** 2200, 10 ** 2200]), st.lists(st.integers(0, 2 ** 64), max_size=4))
+LEAVES = st.dictionaries(TEXT, st.one_of(st.tuples(SHAPES, st.one_of(TEXT, st.just("float32"))).map(list), JSONISH),
+                         max_size=3)
+OBSERVED = st.one_of(st.dictionaries(TEXT, JSONISH, max_size=4), st.fixed_dictionaries(
+    {"loop": st.sampled_from(["scan", "while", "flax_scan", "none", "unknown"]), "length": JSONISH,
+     "carry": JSONISH, "in_module": JSONISH, "params": st.one_of(JSONISH, LEAVES), "T": JSONISH},
+    optional={"scan_method": st.one_of(st.none(), TEXT), "unroll": NUMBER, "methods": st.lists(TEXT, max_size=3)}))
+STRUCTURES = st.one_of(st.none(), st.dictionaries(TEXT, JSONISH, max_size=4), st.fixed_dictionaries(
+    {"ok": st.one_of(st.booleans(), JSONISH), "reason": st.one_of(st.sampled_from(
+        ["ok", "no_loop", "wrong_step_count", "unrolled_steps", "w_not_from_init", "unreadable"]), TEXT),
+     "trips": st.one_of(st.none(), NUMBER), "per_trip": st.one_of(st.none(), NUMBER), "outside": NUMBER},
+    optional={"detail": TEXT}))
 
 
 @st.composite
 def result_frame(draw, cid: str, hidden: int, expected: np.ndarray):
-    shape = draw(st.one_of(st.just([hidden]), st.lists(st.integers(0, 70), max_size=3)))
+    shape = draw(st.one_of(st.just([hidden]), SHAPES))
     dtype = draw(DTYPES)
     # Values from a drawn seed (cheap in entropy): the answer, the answer nudged, or noise; sometimes
     # with NaN/inf/huge entries planted.
@@ -63,6 +82,7 @@ def result_frame(draw, cid: str, hidden: int, expected: np.ndarray):
                                     (values.astype("<f4").view("<u4") >> 16).astype("<u2").tobytes(), b""]))
     head = {"type": "result", "id": cid, "kind": draw(st.sampled_from(["array", "none", "unconvertible"])),
             "pytype": draw(TEXT), "shape": shape, "dtype": dtype, "nbytes": len(payload),
+            "time_s": draw(st.one_of(st.floats(0, 20), NUMBER)),
             "settings": draw(st.dictionaries(TEXT, st.one_of(st.none(), st.booleans(), st.integers(),
                                                              TEXT), max_size=3))}
     if draw(st.booleans()):
@@ -94,9 +114,11 @@ def case_channel(draw, cid: str, hidden: int, expected: np.ndarray):
     if choice == "extra_key":
         head[draw(TEXT)] = draw(JSONISH)
     if draw(st.booleans()):                       # a forged report of what the runner observed
-        head["observed"] = draw(st.one_of(st.dictionaries(TEXT, JSONISH, max_size=4), st.fixed_dictionaries(
-            {"loop": st.sampled_from(["scan", "while", "flax_scan", "none"]), "length": JSONISH,
-             "carry": JSONISH, "in_module": JSONISH, "params": JSONISH})))
+        head["observed"] = draw(OBSERVED)
+    if choice == "result" and draw(st.booleans()):  # the export path: a program, the executor's values
+        head = {"type": "program", "id": cid, "time_s": head.get("time_s"), "observed": head.get("observed"),
+                "settings": head["settings"], "nbytes": 3}
+        payload = b"hlo"
     if draw(st.booleans()):
         head["fallback"] = draw(st.one_of(st.sampled_from(["numpy", "concrete_values", "callback"]), TEXT))
         head["data_nbytes"] = draw(st.integers(0, len(payload)))
@@ -104,27 +126,61 @@ def case_channel(draw, cid: str, hidden: int, expected: np.ndarray):
     return struct.pack(">I", len(data)) + data + payload
 
 
-def outcome_of(channel, cid: str, problem, structure) -> Outcome:
+def parsed(data: bytes, sender: str):
+    """(header, payload) through the grader's own frame parser with the sender's table, or None."""
+    frames = Frames(1 << 16, sender)
+    frames.feed(data)
+    try:
+        return frames.next()
+    except Garbage:
+        return None
+
+
+def executor_run(cid: str, structure, value: tuple[dict, bytes]) -> Outcome:
+    """The executor's answer for a program: a result frame (the drawn values and structure report)
+    through the executor's table, as programs.Executor._request reads it."""
+    head = {**value[0], "type": "result", "id": cid, "run_s": 0.01, "structure": structure}
+    for key in ("fallback", "observed", "settings", "data_nbytes"):
+        head.pop(key, None)
+    head["nbytes"] = len(value[1]) if head.get("kind") == "array" else 0
+    strict, channel.STRICT = channel.STRICT, False    # production: a drawn unknown key is dropped
+    try:
+        frame = parsed(encode(head, value[1] if head["nbytes"] else b""), "executor")
+    finally:
+        channel.STRICT = strict
+    if frame is None:
+        return Outcome("garbage", detail="", stage="executor")
+    return Outcome("result", 0.1, header=frame[0], data=frame[1], structure=frame[0].get("structure"),
+                   stage="executor")
+
+
+def encode(head: dict, payload: bytes = b"") -> bytes:
+    data = json.dumps(head).encode()
+    return struct.pack(">I", len(data)) + data + payload
+
+
+def outcome_of(channel, cid: str, problem, structure, value) -> Outcome:
     """Feed the bytes through the grader's own frame parser and answer handler, as _run_child does;
-    a result may then stand for the executor's (with a drawn structure report)."""
+    a program (or a fallback's Module) is then run by a drawn executor answer, as programs._decide
+    places it."""
     if isinstance(channel, Outcome):
         return channel
-    frames = Frames(1 << 16)
-    frames.feed(channel)
-    try:
-        frame = frames.next()
-        if frame is None:
-            return Outcome("crash", detail="exited with status 0")
-    except ValueError:
+    if len(channel) < 4:
+        return Outcome("crash", detail="exited with status 0")
+    frame = parsed(channel, "runner")
+    if frame is None:
         return Outcome("garbage", detail="")
     head, payload = frame
-    if head["type"] not in ("result", "error") or head.get("id") != cid:
+    if head["type"] not in ("result", "error", "program") or head.get("id") != cid:
         return Outcome("garbage", detail="an unexpected frame")
     out = _answer(head, payload, 0.0)
-    if out.status == "result" and structure is not None:
-        out.structure, out.stage = structure, "executor"
+    if out.status == "result" and out.program:
+        run = executor_run(cid, structure, value)
         if out.fallback:
-            out.module_run = Outcome("result", header=head, data=out.data, structure=structure, stage="executor")
+            out.module_run = run
+        else:
+            run.observed, run.program, run.settings = out.observed, out.program, out.settings
+            out = run
     return out
 
 
@@ -162,17 +218,20 @@ def assert_sound(v, problem):
 @given(data=st.data())
 def test_any_channel_ends_in_a_sound_verdict(data, test_problem, source_file, expected, loaded):
     problem = test_problem
-    structures = st.one_of(st.none(), st.dictionaries(TEXT, JSONISH, max_size=4), st.fixed_dictionaries(
-        {"ok": JSONISH, "reason": st.one_of(st.sampled_from(["ok", "no_loop", "wrong_step_count"]), TEXT),
-         "trips": JSONISH, "per_trip": JSONISH, "outside": JSONISH}))
     with np.errstate(all="ignore"):
         cases = {c.id: outcome_of(data.draw(case_channel(c.id, c.hidden, expected[c.id]), label=c.id), c.id, problem,
-                                  data.draw(structures))
+                                  data.draw(STRUCTURES), data.draw(result_frame(c.id, c.hidden, expected[c.id])))
                  for c in problem.cases}
-    module = data.draw(st.one_of(st.none(), st.dictionaries(TEXT, JSONISH, max_size=4),
-                                 st.fixed_dictionaries({"ok": JSONISH, "reason": TEXT, "field": JSONISH, "got": JSONISH})))
+    loaded_frame = {"type": "loaded", "time_s": data.draw(NUMBER),
+                    "module": data.draw(st.one_of(st.none(), st.dictionaries(TEXT, JSONISH, max_size=4),
+                                                  st.fixed_dictionaries({"ok": JSONISH, "reason": TEXT,
+                                                                         "field": JSONISH, "got": JSONISH}))),
+                    "settings": data.draw(st.one_of(st.none(), st.dictionaries(TEXT, JSONISH, max_size=5),
+                                                    st.just({"jax_enable_x64": True, "jax_random_seed_offset": 10 ** 30})))}
+    got = parsed(encode({k: v for k, v in loaded_frame.items() if v is not None}), "runner")
+    module, load_settings = (got[0].get("module"), got[0].get("settings")) if got else (None, None)
     printed = data.draw(st.binary(max_size=OUTPUT_LIMIT + 100))
-    ex = Execution(isolation="process", cases=cases, module=module, settings=None,
+    ex = Execution(isolation="process", cases=cases, module=module, settings=load_settings,
                    output_head=safe(printed.decode("utf-8", "replace"), OUTPUT_LIMIT, multiline=True),
                    output_bytes=len(printed), children=1)
     with pytest.MonkeyPatch.context() as mp:
@@ -206,3 +265,39 @@ def test_hostile_examples_end_to_end(rel, verdict, reason, fmt, tmp_path, test_p
         assert all(len(c["message"]) <= 1000 for c in doc["cases"])
     else:
         assert "R" * 200 not in target.read_text() and "E" * 200 not in target.read_text()
+
+
+FORGED_HEADERS = [
+    {"observed": {"loop": "scan", "length": 10 ** 2200, "params": {"params/W": [[10 ** 2200], "float32"]}}},
+    {"time_s": 1e308, "settings": {"jax_enable_x64": "x" * 5000, "jax_random_seed_offset": 2 ** 80}},
+    {"type": "result", "kind": "array", "shape": [10 ** 2200, 10 ** 2200], "dtype": "|S4", "data_nbytes": 0},
+]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("forged", FORGED_HEADERS, ids=["observed", "times_settings", "result_shape"])
+def test_a_submission_that_forges_its_frames_gets_a_verdict(forged, tmp_path, test_problem_path):
+    """The runner's channel replaced at import time (the runner runs the submission in its own
+    process): every answer frame carries the forged keys. A verdict, never JE, schema-valid."""
+    path = tmp_path / "solution.py"
+    path.write_text(f"""import sys
+FORGED = {forged!r}
+_common = sys.modules.get("common")
+if _common is not None:
+    _send = _common.Channel.send
+
+    def send(self, header, payload=b"", _send=_send):
+        if header.get("type") in ("result", "program", "error"):
+            header = {{**header, **FORGED}}
+        return _send(self, header, payload)
+    _common.Channel.send = send
+
+
+def lax_scan_in_module(seed, x, hidden, T):
+    return x
+""")
+    target = tmp_path / "verdict.json"
+    code, out, err = run_cli(["--problem", str(test_problem_path), "grade", str(path), "--cases", "public",
+                              "--json", str(target)])
+    doc = json.loads(target.read_text(encoding="utf-8"))
+    assert code == 0 and doc["verdict"] in ("WA", "RTE"), (doc["verdict"], doc.get("internal"), err[-500:])
