@@ -146,7 +146,7 @@ def run(platform: str) -> int:
     try:
         cause, raw = checked(platform, grade(platform, python, bundle, problem, root / sub, produced), produced)
     finally:
-        if produced.exists():               # the grader's own file (0600) never stays beside results.json
+        if produced.exists():               # the grader's own file never stays beside results.json
             produced.unlink()
     if cause is None:
         write_bytes_atomic(results, raw)
