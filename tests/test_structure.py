@@ -340,6 +340,8 @@ def test_the_observed_method_must_be_one_the_source_shows_calling_scan():
     assert _decide(code, [(5, _obs(5), _program(5))]).passed
     got = _decide(code, [(5, _obs(5, method="other"), _program(5))])
     assert not got.passed and "runs in LaxScanModule.other" in got.message
+    got = _decide(code, [(5, _obs(5, method="{cls}\x1b[2J" * 40), _program(5))])   # the runner's word is any text
+    assert not got.passed and "\x1b" not in got.message and len(got.message) < 400
 
 
 def test_a_scan_only_in_the_function_is_found_elsewhere():

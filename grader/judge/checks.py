@@ -25,6 +25,7 @@ from .cases import GoldenCase
 from .compare import within_tolerance
 from ..outcome import Execution, Outcome
 from ..problem import Problem
+from ..text import safe
 from .source import ATTR_CALLS, DYNAMIC_CALLS, SourceFacts, analyse
 from .verdict import CheckVerdict, check_points
 
@@ -234,7 +235,7 @@ def _source_problem(facts: SourceFacts, seen: list) -> tuple[str | None, dict]:
         named = "scan_method" in observed
         method = observed.get("scan_method") if named else None
         if named and method not in raw:
-            return "not_in_method", {"method": str(method)[:100]}
+            return "not_in_method", {"method": safe(method, 100)}     # the runner's word: any text
         candidates = [facts.method(method)] if named else [facts.method(m) for m in sorted(raw)]
         if whole and not any(m.unrolled and not m.python_loop for m in candidates if m is not None):
             m = next(m for m in candidates if m is not None)
