@@ -146,3 +146,41 @@ def test_a_total_time_out_says_so_from_its_code_not_its_wording():
     assert dominated.reason is Reason.TIME_DOMINATED and "case h03" in dominated.message
     assert judge(_case(), Outcome("crash", detail="exited with status 1", why="died_after"), RTOL, ATOL,
                  False).reason is Reason.DIED_AFTER_ANSWERING
+
+
+# -- what a case's message may say: everything for public cases, only the grader's for hidden ones ------
+SECRET = "0.123456789"          # stands for a hidden input the submission wrote into what it sent
+FORGED_OUTCOMES = {
+    "exception": Outcome("error", error={"etype": "ValueError", "message": f"x was {SECRET}",
+                                         "frames": [f"line 3, in f: raise ValueError({SECRET})"]}),
+    "own_exception_type": Outcome("error", error={"etype": f"E{SECRET[2:]}", "message": SECRET, "frames": []}),
+    "not_implemented": Outcome("error", error={"etype": "NotImplementedError", "message": SECRET}),
+    "out_of_memory": Outcome("error", error={"etype": "MemoryError", "message": SECRET, "memory": True}),
+    "wrong_shape": _result(np.zeros(123456, np.float32)),
+    "stacked": _result(np.zeros((123456, 4), np.float32)),
+    "oversized": Outcome("result", header={"kind": "array", "shape": [123456, 7], "dtype": "<f4", "oversized": True}),
+    "wrong_dtype": Outcome("result", header={"kind": "array", "shape": [4], "dtype": f"<U{SECRET[2:]}"}),
+    "not_finite": _result(np.array([np.nan, 1.0, 2.0, 3.0], np.float32)),
+    "not_an_array": Outcome("result", header={"kind": "unconvertible", "pytype": f"C{SECRET}", "error": SECRET}),
+    "crashed": Outcome("crash", detail="exited with status 123"),
+    "died_after": Outcome("crash", detail="exited with status 123", why="died_after"),
+    "unfit": Outcome("error", error={"etype": "UnfitProgram", "message": SECRET}),
+    "not_exported": Outcome("result", header={"kind": "none"}, fallback=SECRET),
+}
+
+
+@pytest.mark.parametrize("name", list(FORGED_OUTCOMES))
+def test_a_hidden_case_says_only_the_graders_own_values(name):
+    from grader.judge.compare import to_case_verdict
+    out = FORGED_OUTCOMES[name]
+    hidden = to_case_verdict(_case("hidden"), judge(_case("hidden"), out, RTOL, ATOL, hidden=True), 1.0, 0.1)
+    public = to_case_verdict(_case(), judge(_case(), out, RTOL, ATOL, hidden=False), 1.0, 0.1)
+    assert hidden.reason == public.reason and hidden.verdict == public.verdict
+    for secret in (SECRET, SECRET[2:], "123456", "123"):
+        assert secret not in hidden.message, hidden.message
+    if name in ("exception", "wrong_shape", "not_an_array", "crashed"):
+        assert any(s in public.message for s in (SECRET, "123456", "123")), public.message   # public: all of it
+    if name == "exception":
+        assert hidden.message.startswith("your function raised ValueError on this hidden case")
+    if name == "own_exception_type":
+        assert "an exception of its own type" in hidden.message

@@ -75,3 +75,24 @@ def test_sentences_are_rendered_from_parameters():
                                                              "NotImplementedError")
     assert render(Reason.JUDGE_ERROR, {}) == "not graded: judge error"
     assert "not your fault" in render(Reason.JUDGE_ERROR, {"hint": True})
+
+
+SAMPLE = {"err": "≈1e-2", "rel": "≈1e-1", "atol": 1e-5, "rtol": 1e-4, "as_dtype": "", "dtype": "bfloat16",
+          "eps": 2.0 ** -8, "want": (4,), "accepted": "float32", "etype": "ValueError", "detail": "not run",
+          "case": "h01", "count": "3", "code": None, "why": "it did not load"}
+
+
+@pytest.mark.parametrize("reason", CASE_REASONS)
+def test_every_case_reason_is_worded_for_a_hidden_case_from_the_graders_values_alone(reason):
+    """A hidden case's Found keeps only HIDDEN_KEEPS: its sentence must need nothing else."""
+    from grader.judge.reasons import HIDDEN_KEEPS, Found, for_case
+    kept = {k: SAMPLE[k] for k in HIDDEN_KEEPS.get(reason, ())}
+    shown = for_case(Found(reason, {**kept, "first": "SECRET", "at": "SECRET", "shape": (9,), "pytype": "SECRET"}),
+                     hidden=True)
+    assert set(shown.params) <= set(kept) and "SECRET" not in shown.text
+    assert for_case(Found(reason, kept), hidden=False).hidden is False
+
+
+def test_hidden_tables_name_case_reasons_only():
+    from grader.judge.reasons import HIDDEN_KEEPS, HIDDEN_TEMPLATES
+    assert set(HIDDEN_KEEPS) <= set(CASE_REASONS) and set(HIDDEN_TEMPLATES) <= set(CASE_REASONS)
