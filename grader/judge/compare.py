@@ -185,7 +185,7 @@ def _judge_result(case: GoldenCase, out: Outcome, rtol: float, atol: float, hidd
         idx = np.flatnonzero(~ok)[:SHOW_ENTRIES]
         shown = "; ".join(f"[{i}] got {got64[i]:.7g}, expected {exp64[i]:.7g}" for i in idx)
         f = found(Reason.WRONG_VALUES, n_bad=int((~ok).sum()), size=size, shown=shown, err=err_text,
-                  atol=atol, rtol=rtol, as_dtype=as_dtype)
+                  rel=band_text(max_rel), atol=atol, rtol=rtol, as_dtype=as_dtype)
     return Judged("WA", f, max_abs, max_rel, got64)
 
 
