@@ -172,3 +172,17 @@ def test_forged_fallback_headers_are_rte_not_je(change, test_problem, tmp_path):
         v = _grade_with(test_problem, tmp_path, cases, mp)
     assert v.verdict == "RTE", v.internal
     assert {c.reason.value for c in v.cases} == {"channel_corrupted"}
+
+
+def test_another_dtype_without_bytes_is_only_a_name_for_a_wa(test_problem, tmp_path):
+    """`|S4` (or any dtype the grader does not decode) sent as the runner sends it, without bytes:
+    a wrong dtype, WA, worded for the public case and withheld for a hidden one."""
+    golden = load_golden(test_problem, "public").cases
+    cases = {g.spec.id: _through_channel({"type": "result", "id": g.spec.id, "time_s": 0.1, "kind": "array",
+                                          "shape": [g.spec.hidden], "dtype": "|S4", "fallback": "numpy",
+                                          "observed": {"loop": "unknown", "T": g.spec.T}}, b"")
+             for g in golden}
+    with pytest.MonkeyPatch.context() as mp:
+        v = _grade_with(test_problem, tmp_path, cases, mp)
+    assert v.verdict == "WA" and {c.reason.value for c in v.cases} == {"wrong_dtype"}
+    assert all(c.message.startswith("dtype bytes32") for c in v.cases), [c.message for c in v.cases]

@@ -201,7 +201,8 @@ HIDDEN_KEEPS: dict[Reason, tuple[str, ...]] = {
     Reason.NOT_AN_ARRAY: ("want",), Reason.WRONG_DTYPE: ("accepted",), Reason.EXCEPTION: ("etype",),
     Reason.OUT_OF_MEMORY: ("etype",), Reason.TOTAL_TIME_LIMIT: ("detail",), Reason.TIME_DOMINATED: ("case",),
     Reason.CRASH_RUN: ("count",), Reason.UNFIT_PROGRAM: ("code",), Reason.NOT_EXPORTED: ("code",),
-    Reason.NOT_RUN: ("detail",), Reason.NOT_LOADED: ("why",),     # loading ran before any hidden input
+    Reason.NOT_RUN: ("detail",),
+    Reason.NOT_LOADED: ("why",),   # the load's own message, said once for the whole file (grade.load_message)
 }
 HIDDEN_TEMPLATES: dict[Reason, str] = {
     Reason.WRONG_SHAPE: "wrong shape: expected {want} (a hidden case's returned shape is not shown)",
