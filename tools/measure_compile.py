@@ -39,6 +39,8 @@ CANDIDATES = (
     "--xla_cpu_multi_thread_eigen=false",
     "--xla_cpu_use_xnnpack=false",
     "--xla_cpu_opt_preset=1",
+    "--xla_backend_optimization_level=1 --xla_cpu_use_fusion_emitters=false",
+    "--xla_backend_optimization_level=0 --xla_cpu_use_fusion_emitters=false",
 )
 
 
