@@ -15,6 +15,8 @@ copy, a convert the method applies to a carry computed elsewhere).
 The Flax lift is told from the loop equation's Python traceback: Flax's nn.scan calls lax.scan from
 flax/core/axes_scan.py, and a wrapper of jax.lax.scan adds frames to that stack, it cannot remove that
 one. (The body's `func_src_info` still counts when it names that file, but a wrapper can replace it.)
+A traceback without a frame of JAX's own scan code was substituted (source_info_util.user_context):
+such a loop is "unknown", never a raw scan.
 
 Everything it uses from JAX and Flax is captured when the Observer is built, before the submission
 is imported.
@@ -35,8 +37,10 @@ class Observer:
         import flax.core.axes_scan as axes_scan
         import flax.linen as nn
         import jax
+        from jax._src.lax.control_flow import loops
         self.cls_name, self.marker = cls_name, marker or "m" + os.urandom(16).hex()
         self.lift_file = axes_scan.__file__.replace("\\", "/")
+        self.scan_file = loops.__file__.replace("\\", "/")
         self.module_base, self.intercept, self.named_scope = nn.Module, nn.intercept_methods, jax.named_scope
         self.flatten = jax.tree_util.tree_flatten_with_path
         self.fields, self.is_dataclass = dataclasses.fields, dataclasses.is_dataclass
@@ -111,19 +115,20 @@ class Observer:
         found = self.scope_re.findall("/".join(str(s) for s in stacks))
         return found[-1] if found else None
 
-    def lifted(self, eqn) -> bool:
-        """Whether the scan equation was made by Flax's lift (see the module docstring)."""
+    def scan_kind(self, eqn) -> str:
+        """"flax_scan" when the scan equation was made by Flax's lift (see the module docstring),
+        "scan" for a raw lax.scan, "unknown" when its traceback is not one JAX's scan recorded (it
+        holds no frame of jax's own scan code: one the submission substituted)."""
         tb = self.getattr(eqn.source_info, "traceback", None)
         try:
-            codes = tb.raw_frames()[0] if tb is not None else ()
-        except Exception:  # noqa: BLE001 - no traceback: only the body's own source info is left
-            codes = ()
-        for code in codes[:MAX_FRAMES]:
-            if str(code.co_filename).replace("\\", "/") == self.lift_file:
-                return True
+            files = [str(c.co_filename).replace("\\", "/") for c in tb.raw_frames()[0][:MAX_FRAMES]]
+        except Exception:  # noqa: BLE001 - no traceback at all
+            files = []
         body = eqn.params["jaxpr"]
         src = self.getattr(self.getattr(body.jaxpr, "debug_info", None), "func_src_info", "") or ""
-        return "flax/core/axes_scan.py" in str(src).replace("\\", "/")
+        if self.lift_file in files or "flax/core/axes_scan.py" in str(src).replace("\\", "/"):
+            return "flax_scan"
+        return "scan" if self.scan_file in files else "unknown"
 
     def loop_of(self, closed_jaxpr) -> dict:
         """Follow the output back through calls and value-preserving ops to the equation that made
@@ -152,7 +157,7 @@ class Observer:
                 unroll = eqn.params.get("unroll", 1)
                 length = int(eqn.params["length"])
                 unroll = max(length, 1) if unroll is True else max(1, int(unroll or 1))
-                return {"loop": "flax_scan" if self.lifted(eqn) else "scan", "length": length,
+                return {"loop": self.scan_kind(eqn), "length": length,
                         "carry": k < eqn.params["num_carry"], "scan_method": method, "unroll": min(unroll, 10 ** 9)}
             return {"loop": "while" if name == "while" else "none", "primitive": name[:40], "scan_method": method}
         return {"loop": "unknown"}
