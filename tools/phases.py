@@ -27,9 +27,27 @@ from grader.judge.cases import job_cases, load_golden  # noqa: E402
 from grader.problem import load_problem  # noqa: E402
 
 
+def descends_from_us(pid: int) -> bool:
+    """Is this host pid a descendant of this process? (In bwrap's PID namespace the pid a child says
+    is another number outside: some unrelated process, which must not be measured.)"""
+    for _ in range(64):
+        try:
+            status = Path(f"/proc/{pid}/status").read_text()
+        except OSError:
+            return False
+        pid = int(next(ln.split()[1] for ln in status.splitlines() if ln.startswith("PPid:")))
+        if pid == os.getpid():
+            return True
+        if pid <= 1:
+            return False
+    return False
+
+
 def cpu_seconds(pid: int | None) -> float | None:
     """The process's CPU time so far (all its threads), where /proc shows it: the pid a child says
     in its `ready` frame is its own only without a PID namespace (isolation `process` or `uid`)."""
+    if pid is None or not descends_from_us(pid):
+        return None
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
         return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
