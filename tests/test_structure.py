@@ -184,6 +184,37 @@ return jax.lax.while_loop(lambda s: s[0] < self.T, lambda s: (s[0] + 1, jnp.tanh
     "transposed_w": (module(W + """
 return jax.lax.scan(lambda c, _: (jnp.tanh(W @ c), None), jnp.tanh(W @ x), None, length=self.T)[0]
 """), {"uses_lax_scan": False}, "carry @ W, not W @ carry"),
+    # The source witness on real frames (grader/judge/source.py reads the same text).
+    "source_helper_function": (module(W + "return recur(W, jnp.tanh(x @ W), self.T)", fn=FN + """
+def recur(W, c, n):
+    return jax.lax.scan(lambda c, _: (jnp.tanh(c @ W), None), c, None, length=n)[0]
+"""), {"module_class": True, "params_tree": True, "uses_lax_scan": True}, ""),
+    "source_unroll_true": (module(SCAN.replace("jnp.arange(self.T))", "jnp.arange(self.T), unroll=True)")),
+                           {"uses_lax_scan": True}, ""),
+    "source_static_t0": (module(W + "c = jnp.tanh(x @ W)\nif self.T == 0:\n    return c\n"
+                                "return jax.lax.scan(lambda c, _: (jnp.tanh(c @ W), None), c, None, length=self.T)[0]"),
+                         {"params_tree": True, "uses_lax_scan": True}, ""),
+    "source_getattr": (module(SCAN.replace("jax.lax.scan(", 'getattr(jax.lax, "sc" + "an")(')),
+                       {"params_tree": True, "uses_lax_scan": False}, "call jax.lax.scan directly"),
+    "source_outside_copy": (f"""{HEAD}
+class LaxScanModule(nn.Module):
+    hidden: int
+    T: int
+
+    @nn.compact
+    def __call__(self, x):
+        return self.param("W", nn.initializers.lecun_normal(), (self.hidden, self.hidden))
+
+    def finish(self, c):
+        return jnp.array(c, copy=True)
+
+def lax_scan_in_module(seed, x, hidden, T):
+    model = LaxScanModule(hidden=hidden, T=T)
+    variables = model.init(jax.random.PRNGKey(seed), x)
+    W = variables["params"]["W"]
+    final, _ = jax.lax.scan(lambda c, _: (jnp.tanh(c @ W), None), jnp.tanh(x @ W), jnp.arange(T))
+    return model.apply(variables, final, method=LaxScanModule.finish)
+""", {"params_tree": True, "uses_lax_scan": False}, "not called inside a method of LaxScanModule"),
 }
 
 CASES = [{"id": "a", "seed": 3, "hidden": 6, "T": 5}, {"id": "b", "seed": 4, "hidden": 5, "T": 1},
