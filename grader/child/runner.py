@@ -23,8 +23,8 @@ rather than as reasons to fall back to the slow plain call:
 The marker of the Module's name scopes (observe.py) is drawn here, for this grading, before the
 submission is imported. A jitted helper whose trace JAX cached on an earlier case with the same
 shapes runs no Python, so no init is seen: such a case is traced once more after clearing JAX's
-trace caches, then traced again (clearing before every case instead cost 0.04-0.09 s a case: 31
-exports of a reference-like solution on one CPU took 4.8-5.1 s, 6.4-7.7 s with a clear before each).
+trace caches (clearing before every case instead cost 0.04-0.09 s a case: 31 exports of a
+reference-like solution on one CPU took 4.8-5.1 s, and 6.4-7.7 s with a clear before each).
 """
 import json
 import os
