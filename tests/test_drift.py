@@ -39,8 +39,11 @@ def test_differences_name_versions_and_settings():
 def test_differences_name_the_xla_options():
     here = {**environment_fingerprint(), "xla_flags": PINNED_XLA_FLAGS}
     older = {k: v for k, v in here.items() if k != "xla_flags"}   # made before they were recorded
-    assert differences(older, here) == ([], [f"XLA options '(XLA defaults)' in the golden files, "
+    assert differences(older, here) == ([], [f"XLA options not recorded in the golden files, "
                                              f"{PINNED_XLA_FLAGS!r} used by the executor"])
+    assert differences({**here, "xla_flags": ""}, here)[1] == [
+        f"XLA options '(XLA defaults)' in the golden files, {PINNED_XLA_FLAGS!r} used by the executor"]
+    assert differences(older, {**here, "xla_flags": ""}) == ([], [])
     other = {**here, "xla_flags": "--xla_backend_optimization_level=3"}
     assert differences(other, here)[1] == [f"XLA options '--xla_backend_optimization_level=3' in the golden "
                                            f"files, {PINNED_XLA_FLAGS!r} used by the executor"]

@@ -54,11 +54,10 @@ def differences(golden_fp: dict, env_fp: dict) -> tuple[list[str], list[str]]:
     gs, es = golden_fp.get("settings", {}), env_fp.get("settings", {})
     settings = [f"{k}={gs.get(k)!r} in the golden files, {es.get(k)!r} pinned by the runner"
                 for k in sorted(set(gs) | set(es)) if gs.get(k) != es.get(k)]
-    if "xla_flags" in golden_fp or "xla_flags" in env_fp:   # absent: made with XLA's defaults
-        gx, ex = golden_fp.get("xla_flags", ""), env_fp.get("xla_flags", "")
-        if gx != ex:
-            settings.append(f"XLA options {gx or '(XLA defaults)'!r} in the golden files, "
-                            f"{ex or '(XLA defaults)'!r} used by the executor")
+    gx, ex = golden_fp.get("xla_flags"), env_fp.get("xla_flags")
+    if (gx or "") != (ex or ""):        # absent: not recorded (files made before it was), or XLA's defaults
+        said = "not recorded" if gx is None else repr(gx or "(XLA defaults)")
+        settings.append(f"XLA options {said} in the golden files, {ex or '(XLA defaults)'!r} used by the executor")
     return versions, settings
 
 
