@@ -159,10 +159,10 @@ def encode(head: dict, payload: bytes = b"") -> bytes:
     return struct.pack(">I", len(data)) + data + payload
 
 
-def outcome_of(channel, cid: str, problem, structure, value) -> Outcome:
+def outcome_of(channel, cid: str, problem, draw_run) -> Outcome:
     """Feed the bytes through the grader's own frame parser and answer handler, as _run_child does;
-    a program (or a fallback's Module) is then run by a drawn executor answer, as programs._decide
-    places it."""
+    a program (or a fallback's Module) is then run by a drawn executor answer (`draw_run()`: drawn
+    only when one is needed, so each example stays small), as programs._decide places it."""
     if isinstance(channel, Outcome):
         return channel
     if len(channel) < 4:
@@ -175,7 +175,7 @@ def outcome_of(channel, cid: str, problem, structure, value) -> Outcome:
         return Outcome("garbage", detail="an unexpected frame")
     out = _answer(head, payload, 0.0)
     if out.status == "result" and out.program:
-        run = executor_run(cid, structure, value)
+        run = executor_run(cid, *draw_run())
         if out.fallback:
             out.module_run = run
         else:
@@ -220,7 +220,8 @@ def test_any_channel_ends_in_a_sound_verdict(data, test_problem, source_file, ex
     problem = test_problem
     with np.errstate(all="ignore"):
         cases = {c.id: outcome_of(data.draw(case_channel(c.id, c.hidden, expected[c.id]), label=c.id), c.id, problem,
-                                  data.draw(STRUCTURES), data.draw(result_frame(c.id, c.hidden, expected[c.id])))
+                                  lambda c=c: (data.draw(STRUCTURES), data.draw(result_frame(c.id, c.hidden,
+                                                                                             expected[c.id]))))
                  for c in problem.cases}
     loaded_frame = {"type": "loaded", "time_s": data.draw(NUMBER),
                     "module": data.draw(st.one_of(st.none(), st.dictionaries(TEXT, JSONISH, max_size=4),
