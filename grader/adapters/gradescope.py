@@ -1,4 +1,4 @@
-"""Gradescope results.json from the native verdict (format: ../shared/platforms.md, Gradescope).
+"""Gradescope results.json from the native verdict (format: docs/platforms.md, "Gradescope").
 
 One test row per case and per check, each with the visibility problem.yaml gives its set, so hidden
 rows appear when the instructor publishes grades (by default). The summary in `output` is what every

@@ -1,4 +1,4 @@
-"""PrairieLearn external-grader results.json from the native verdict (../shared/platforms.md).
+"""PrairieLearn external-grader results.json from the native verdict (format: docs/platforms.md, "PrairieLearn").
 
 PrairieLearn shows every test row to the student at once: it has no per-test visibility. So a set
 whose problem.yaml visibility is anything but `visible` becomes ONE aggregated row (points and a

@@ -3,9 +3,9 @@ instead of compiling them (`python -m grader warm`; `regen` runs it too).
 
 The reference is the bundle's own trusted code, so it alone runs with the cache writable (no
 sandbox uid). It is warmed into a fresh copy that replaces the cache in one rename, so a grader
-reading the cache meanwhile never sees a half-written entry. Both paths of the runner are warmed:
-compiled (jit with hidden and T static) and plain (JAX's op-by-op programs), and both must
-reproduce the golden vectors bit for bit, which proves jit changes no number on this machine.
+reading the cache meanwhile never sees a half-written entry. The executor compiles the reference's
+exported programs (with the children's pinned XLA options) and writes the cache; each case's output
+must reproduce the golden vectors bit for bit.
 
 The reference runs with every time limit WARM_TIME_FACTOR times the student's: it compiles every
 case cold, and a busy machine (a setup step beside other jobs, a test suite) must not turn the

@@ -23,7 +23,7 @@ from .verdict import MAX_HINT
 LIST_CASES = 6
 
 # (exception type or None, fragment of JAX's own error text, the pitfall it shows). The fragments
-# are JAX's wording (jax-facts.md), never the grader's: no grader message is read to choose a hint.
+# are JAX's wording, never the grader's: no grader message is read to choose a hint.
 ERROR_HINTS: tuple[tuple[str | None, str, Reason], ...] = (
     ("UnexpectedTracerError", "", Reason.PITFALL_TRACER_IN_SCAN),
     (None, "carry input and carry output must have equal types", Reason.PITFALL_CARRY_TYPE),

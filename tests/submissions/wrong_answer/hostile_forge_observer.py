@@ -1,7 +1,7 @@
 """Hostile (issue 10): a Python loop computes the answer, and import-time code rewrites what the
 runner reports about structure (reachable through sys.modules): the observer claims a raw scan of
-length T inside the Module, and the Module class check always passes. The executor verifies the
-exported program itself and finds no loop: WA, never AC."""
+length T inside the Module's __call__, and the Module class check always passes. The executor verifies the
+exported program itself and finds no loop, and the source shows no scan call: WA, never AC."""
 # isolation: bwrap uid
 import sys
 
@@ -10,13 +10,12 @@ import jax.numpy as jnp
 import flax.linen as nn
 
 for _name, _mod in list(sys.modules.items()):
-    if hasattr(_mod, "Observer") and hasattr(_mod, "loop_of"):
-        _mod.loop_of = lambda jaxpr: {"loop": "scan", "length": 0, "carry": True, "in_module": True}
+    if hasattr(_mod, "Observer") and hasattr(getattr(_mod, "Observer"), "report"):
         _real_report = _mod.Observer.report
 
         def _report(self, closed_jaxpr, T, _real=_real_report):
             out = _real(self, closed_jaxpr, T)
-            out.update(loop="scan", length=T, carry=True, in_module=True)
+            out.update(loop="scan", length=T, carry=True, in_module=True, scan_method="__call__", unroll=1)
             return out
         _mod.Observer.report = _report
         _mod.Observer.module_class = lambda self, module: {"ok": True, "reason": "ok"}
