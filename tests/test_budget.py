@@ -18,7 +18,7 @@ from grader.problem import load_problem
 
 START_SLACK_S = 3.0      # the grader's own start (sandboxes, golden data) and its verdict, besides cleanup
 
-# Right values from a plain call (NumPy on x: not exportable, so no executor run decides them) for
+# Right values from a plain call (x.tolist() on a tracer: not exportable, so no executor run decides them) for
 # the two smallest public cases, then a sleep that never ends.
 SLEEPER = (BUNDLE_ROOT / "reference" / "solution.py").read_bytes() + b'''
 
@@ -30,7 +30,7 @@ def lax_scan_in_module(seed, x, hidden, T):
     if hidden >= 12:
         import time
         time.sleep(10 ** 6)
-    return _exported(seed, _np.asarray(x), hidden, T)
+    return _exported(seed, _np.array(x.tolist(), dtype=_np.float32), hidden, T)   # tolist(): no export
 '''
 
 # The reference's exported programs for the two smallest public cases, then a sleep while tracing.

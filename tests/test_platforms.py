@@ -111,7 +111,9 @@ def test_gradescope_wrong_answer_gets_partial_marks_per_case(tmp_path, artefacts
 def test_gradescope_crashing_submission(tmp_path, artefacts):
     doc, _ = gradescope(tmp_path, artefacts, {"solution.py": CRASHING}, problem="tiny")
     assert doc["score"] == 0 and doc["extra_data"]["verdict"] == "RTE"
-    assert all("RuntimeError: boom" in t["output"] for t in doc["tests"] if " case " in t["name"])
+    rows = {t["name"].split(" ")[2]: t["output"] for t in doc["tests"] if " case " in t["name"]}
+    assert "RuntimeError: boom" in rows["p01"]             # a public case shows the exception's text
+    assert "RuntimeError" in rows["h24"] and "boom" not in rows["h24"]   # a hidden one its type only
 
 
 def test_gradescope_infinite_loop_still_yields_results(tmp_path, artefacts):

@@ -148,6 +148,8 @@ class Reader:
                 ok = bits_in and bits_out and _shape(ti) == _shape(to) and (narrowing or bits_out > bits_in)
             elif name == "stablehlo.copy" or (name == "stablehlo.reshape" and ti == to):
                 ok = True
+            elif name in ("sdy.sharding_constraint", "stablehlo.custom_call"):   # where a value lives, not what it is
+                ok = ti == to and (name != "stablehlo.custom_call" or self.attr(ref, "call_target_name") == '"Sharding"')
             else:
                 ok = _size(ti) == _size(to) is not None and _long(ti) == _long(to) and len(_long(ti)) <= 1
             if not ok:
@@ -215,7 +217,7 @@ class Reader:
 
 
 _WRAPPERS = ("stablehlo.convert", "stablehlo.reshape", "stablehlo.copy", "stablehlo.broadcast_in_dim",
-             "stablehlo.transpose")
+             "stablehlo.transpose", "sdy.sharding_constraint", "stablehlo.custom_call")
 
 
 def _shape(type_text: str) -> tuple:

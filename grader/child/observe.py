@@ -27,7 +27,8 @@ import re
 
 CALLS = ("pjit", "jit", "closed_call", "core_call", "remat", "checkpoint", "custom_jvp_call",
          "custom_vjp_call", "custom_vjp_call_jaxpr", "custom_lin")
-PASS_THROUGH = ("convert_element_type", "copy", "copy_p", "reshape", "optimization_barrier")
+PASS_THROUGH = ("convert_element_type", "copy", "copy_p", "reshape", "optimization_barrier",
+                "sharding_constraint", "device_put")   # where a value lives, not what it is
 MAX_FRAMES = 400          # frames of a loop's traceback looked at (a deep recursion is not walked whole)
 
 
@@ -149,8 +150,8 @@ class Observer:
                 jaxpr = getattr(sub, "jaxpr", sub)
                 var = jaxpr.outvars[k]
                 continue
-            if name in PASS_THROUGH:
-                var = eqn.invars[0]
+            if name in PASS_THROUGH:      # device_put moves several values at once: the k-th is the k-th
+                var = eqn.invars[k] if len(eqn.invars) == len(eqn.outvars) else eqn.invars[0]
                 continue
             method = self.method_of(enclosing + [getattr(eqn.source_info, "name_stack", "")])
             if name == "scan":

@@ -103,6 +103,8 @@ UNFIT = {
     "effects": "your program has side effects the grader does not run (callbacks)",
     "wrong_signature": "the exported program does not take one (hidden,) float32 input and return one array",
     "not_for_cpu": "the exported program was not made for the CPU",
+    "too_many_devices": "your program was exported for more devices than the grader runs (at most 8 host "
+                        "devices): return the result without sharding it over more",
     "external_function": "your program calls a function it does not define",
     "too_large": "your program is too large to run",
 }
