@@ -186,3 +186,50 @@ def test_another_dtype_without_bytes_is_only_a_name_for_a_wa(test_problem, tmp_p
         v = _grade_with(test_problem, tmp_path, cases, mp)
     assert v.verdict == "WA" and {c.reason.value for c in v.cases} == {"wrong_dtype"}
     assert all(c.message.startswith("dtype bytes32") for c in v.cases), [c.message for c in v.cases]
+
+
+# -- a child that ends right after its last frames ---------------------------------------------
+class _ExitedBox:
+    isolation = "process"
+
+    class limits:
+        memory_mb = 1 << 20
+
+    def memory_bytes(self, _limit):
+        return 0
+
+    def hit_memory_limit(self):
+        return False
+
+    def over_scratch(self):
+        return False
+
+
+def test_frames_written_before_an_exit_are_read_before_the_exit(tmp_path):
+    """The watch looks at the child's liveness on a timer; a child that writes ready, loaded and start
+    and then exits (os._exit(0) in the student's function) may be seen dead before its pipe is read.
+    Its frames still come first, then the exit: the grader must not think it never started (JE)."""
+    import os
+    import subprocess
+    import sys
+    import time
+    from grader.host.sandbox import Child
+    frames = b"".join(_frame(h) for h in ({"type": "ready", "pid": 7}, {"type": "loaded", "time_s": 0.1},
+                                          {"type": "start", "id": "p01"}))
+    r, w = os.pipe()
+    out_r, out_w = os.pipe()
+    os.write(w, frames)
+    os.close(w)
+    os.close(out_w)
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()                                      # dead before the watch looks at its pipes
+    child = Child(proc=proc, result_fd=r, output_fd=out_r, uid=None, cgroup=None)
+    watch = channel.Watch(_ExitedBox(), child, 1 << 20, 1 << 20, sender="runner")
+    deadline = time.monotonic() + 5
+    kinds = []
+    while not isinstance(got := watch.next(deadline), channel.Stop):
+        kinds.append(got[0]["type"])
+    assert kinds == ["ready", "loaded", "start"]
+    assert got.reason == "exited"
+    os.close(r)
+    os.close(out_r)

@@ -201,6 +201,7 @@ class Watch:
         self.open = {child.result_fd, child.output_fd}
         self.next_watch = self.next_scratch = time.monotonic()
         self.abort: Callable[[], bool] | None = None    # another thread ending the grading says so here
+        self.exited = False     # its own process ended: what it wrote before is still read first
 
     def next(self, deadline: float) -> tuple[dict, bytes] | Stop:
         """The next frame, or why there is none before the deadline."""
@@ -217,11 +218,19 @@ class Watch:
             now = time.monotonic()
             if now >= deadline:
                 return Stop("timeout")
+            if self.exited:     # frames it sent before it ended come first, then the exit
+                if self.drain() == 0:
+                    return Stop("exited")
+                if self.output_bytes > self.output_budget:
+                    return Stop("output")
+                continue
             if now >= self.next_watch:
                 stop = self._look(now)
                 if stop is not None:
                     return stop
                 self.next_watch = now + WATCH_EVERY
+                if self.exited:
+                    continue
             if not self.open:
                 return Stop("closed")
             ready, _, _ = select.select(list(self.open), [], [], max(0.0, min(deadline, self.next_watch) - now))
@@ -258,13 +267,13 @@ class Watch:
                 return Stop("scratch")
             self.next_scratch = now + SCRATCH_EVERY
         if self.child.proc.poll() is not None:
-            self.drain()
-            return Stop("exited")
+            self.exited = True
         return None
 
-    def drain(self, max_reads: int = 64) -> None:
+    def drain(self, max_reads: int = 64) -> int:
         """What is already in the pipes (the last frames of a child that just exited), bounded: a
-        forked grandchild may keep writing."""
+        forked grandchild may keep writing. How many bytes it read."""
+        got = 0
         for fd in list(self.open):
             for _ in range(max_reads):
                 if not select.select([fd], [], [], 0)[0]:
@@ -273,10 +282,12 @@ class Watch:
                 if not data:
                     self.open.discard(fd)
                     break
+                got += len(data)
                 if fd == self.child.output_fd:
                     self._output(data)
                 else:
                     self.frames.feed(data)
+        return got
 
     def wait_exit(self, timeout_s: float) -> int | None:
         """The child's own exit status if it exits within timeout_s, else None."""
