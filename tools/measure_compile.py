@@ -8,7 +8,11 @@ Per candidate: whether this jaxlib accepts the flags; the summed seconds of JAX'
 process's CPU seconds, which a busy machine inflates less than wall time) and of the run (best of
 --repeat calls); and how far the outputs are from the golden vectors: cases bit-identical, and the
 worst error in units of the tolerance (1.0 = the edge of acceptance).
+`--solution FILE` measures another correct file's programs instead of the reference's (e.g.
+tests/submissions/accepted/source_unroll_true.py, whose unrolled programs cost the most to compile);
+"bit-id" then compares its outputs with the reference's golden vectors.
 Usage: .venv/bin/python tools/measure_compile.py [--cpus 0] [--repeat 3] [--candidate=FLAGS ...]
+       [--solution FILE]
 """
 from __future__ import annotations
 
@@ -44,13 +48,13 @@ CANDIDATES = (
 )
 
 
-def export_programs(folder: Path, cases: list[dict]) -> None:
-    """Child: the reference's programs, exported as the runner exports them (seed, hidden, T static)."""
+def export_programs(folder: Path, cases: list[dict], solution: Path) -> None:
+    """Child: the solution's programs, exported as the runner exports them (seed, hidden, T static)."""
     sys.path.insert(0, str(CHILD))
     import common
     jax = common.configure_jax(None, False)
     import importlib.util
-    spec = importlib.util.spec_from_file_location("solution", ROOT / "reference" / "solution.py")
+    spec = importlib.util.spec_from_file_location("solution", solution)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     fn = module.lax_scan_in_module
@@ -105,6 +109,8 @@ def main() -> None:
     ap.add_argument("--cpus", default="0", help="CPU list for the measured processes (default 0)")
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--candidate", action="append", help="an XLA_FLAGS value (repeatable); default: the built-in set")
+    ap.add_argument("--solution", type=Path, default=ROOT / "reference" / "solution.py",
+                    help="the file whose programs are measured (default: the reference)")
     ap.add_argument("--child", choices=("export", "compile"), help=argparse.SUPPRESS)
     ap.add_argument("--folder", help=argparse.SUPPRESS)
     ap.add_argument("--cases-file", help=argparse.SUPPRESS)
@@ -113,7 +119,7 @@ def main() -> None:
     if args.child:
         cases = json.loads(Path(args.cases_file).read_text())
         if args.child == "export":
-            export_programs(Path(args.folder), cases)
+            export_programs(Path(args.folder), cases, args.solution)
         else:
             compile_programs(Path(args.folder), cases, args.flags, args.repeat)
         return
@@ -131,9 +137,12 @@ def main() -> None:
         folder, cases_file = Path(tmp), Path(tmp) / "cases.json"
         cases = job_cases(golden)
         cases_file.write_text(json.dumps(cases))
+        if not args.solution.is_file():
+            sys.exit(f"error: no such file: {args.solution}")
         subprocess.run([sys.executable, __file__, "--child", "export", "--folder", tmp, "--cases-file",
-                        str(cases_file)], check=True, env={"PATH": os.environ.get("PATH", "")})
-        print(f"{len(cases)} cases (H up to {max(c['hidden'] for c in cases)}, T up to "
+                        str(cases_file), "--solution", str(args.solution.resolve())],
+                       check=True, env={"PATH": os.environ.get("PATH", "")})
+        print(f"{args.solution.name}: {len(cases)} cases (H up to {max(c['hidden'] for c in cases)}, T up to "
               f"{max(c['T'] for c in cases)}), CPUs {sorted(cpus)}, run = best of {args.repeat}")
         print(f"{'XLA_FLAGS':<78} {'lower':>5} {'compile':>7} {'(cpu)':>6} {'run':>6} {'sum':>6} {'bit-id':>6} {'worst':>7}")
         for flags in args.candidate or CANDIDATES:

@@ -11,7 +11,7 @@ import sys
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import PINNED  # noqa: E402  (this folder, put on the path just above)
+from common import configure_jax, current_settings  # noqa: E402  (this folder, put on the path just above)
 
 
 def make_x(x_seed: int, hidden: int) -> np.ndarray:
@@ -20,9 +20,8 @@ def make_x(x_seed: int, hidden: int) -> np.ndarray:
 
 
 def compute(job: dict) -> dict:
-    import jax
-    for key, value in PINNED.items():
-        jax.config.update(key, value)
+    # the executor's settings and XLA options: its recurrence must reproduce the golden vectors' bits
+    jax = configure_jax(None, False)
     import flax.linen as nn
     import jax.numpy as jnp
 
@@ -79,7 +78,7 @@ def compute(job: dict) -> dict:
         }
         out[c["id"]] = {k: [float(v) for v in np.asarray(a, np.float32)] for k, a in row.items()
                         if a is not None and (k == "correct" or k in job["variants"])}
-    return {"settings": {k: getattr(jax.config, k) for k in PINNED}, "cases": out}
+    return {"settings": current_settings(jax), "cases": out}
 
 
 if __name__ == "__main__":
