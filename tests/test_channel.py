@@ -233,3 +233,37 @@ def test_frames_written_before_an_exit_are_read_before_the_exit(tmp_path):
     assert got.reason == "exited"
     os.close(r)
     os.close(out_r)
+
+
+def test_a_grandchild_writing_on_after_the_exit_does_not_hold_the_watch(tmp_path):
+    """After its process ended, the watch reads at most about one more frame's worth: a forked
+    grandchild that keeps the result pipe full cannot keep the case open until its deadline."""
+    import os
+    import subprocess
+    import sys
+    import time
+    from grader.host.sandbox import Child
+    r, w = os.pipe()
+    out_r, out_w = os.pipe()
+    frame = _frame({"type": "start", "id": "p01"})
+    writer = subprocess.Popen([sys.executable, "-c", f"import os\nwhile True: os.write(1, {frame * 1000!r})"],
+                              stdout=w)                # the grandchild: valid frames, without end
+    os.close(w)
+    os.close(out_w)
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    try:
+        child = Child(proc=proc, result_fd=r, output_fd=out_r, uid=None, cgroup=None)
+        watch = channel.Watch(_ExitedBox(), child, 1 << 20, 1 << 20, sender="runner")
+        start = time.monotonic()
+        frames = 0
+        while not isinstance(got := watch.next(start + 30), channel.Stop):
+            frames += 1
+        assert got.reason == "exited"
+        assert time.monotonic() - start < 10
+        assert frames * len(frame) < 8 << 20
+    finally:
+        writer.kill()
+        writer.wait()
+        os.close(r)
+        os.close(out_r)

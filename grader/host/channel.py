@@ -202,6 +202,7 @@ class Watch:
         self.next_watch = self.next_scratch = time.monotonic()
         self.abort: Callable[[], bool] | None = None    # another thread ending the grading says so here
         self.exited = False     # its own process ended: what it wrote before is still read first
+        self.after_exit = 0     # bytes read since then
 
     def next(self, deadline: float) -> tuple[dict, bytes] | Stop:
         """The next frame, or why there is none before the deadline."""
@@ -219,7 +220,10 @@ class Watch:
             if now >= deadline:
                 return Stop("timeout")
             if self.exited:     # frames it sent before it ended come first, then the exit
-                if self.drain() == 0:
+                got = self.drain()
+                self.after_exit += got
+                # a forked grandchild writing on is read up to one more frame, never to the deadline
+                if got == 0 or self.after_exit > self.frames.max_payload + MAX_HEADER + 4:
                     return Stop("exited")
                 if self.output_bytes > self.output_budget:
                     return Stop("output")
