@@ -4,7 +4,11 @@ garbage or dropped, and the two forged headers that once made the grader fail ar
 from __future__ import annotations
 
 import json
+import os
 import struct
+import subprocess
+import sys
+import time
 
 import ml_dtypes
 import numpy as np
@@ -15,6 +19,7 @@ from grader.child import common
 from grader.execute import _answer
 from grader.host import channel
 from grader.host.channel import Frames, Garbage, check_frame
+from grader.host.sandbox import Child
 from grader.judge.cases import load_golden
 from grader.outcome import Execution, Outcome
 
@@ -205,56 +210,51 @@ class _ExitedBox:
         return False
 
 
-def test_frames_written_before_an_exit_are_read_before_the_exit(tmp_path):
-    """The watch looks at the child's liveness on a timer; a child that writes ready, loaded and start
-    and then exits (os._exit(0) in the student's function) may be seen dead before its pipe is read.
-    Its frames still come first, then the exit: the grader must not think it never started (JE)."""
-    import os
-    import subprocess
-    import sys
-    import time
-    from grader.host.sandbox import Child
-    frames = b"".join(_frame(h) for h in ({"type": "ready", "pid": 7}, {"type": "loaded", "time_s": 0.1},
-                                          {"type": "start", "id": "p01"}))
+def _dead_child(write) -> tuple[channel.Watch, tuple[int, int]]:
+    """A watch on a child whose process already ended; `write(fd)` fills its result pipe first
+    (and closes fd, or hands it to a writer that outlives the child)."""
     r, w = os.pipe()
     out_r, out_w = os.pipe()
-    os.write(w, frames)
-    os.close(w)
+    write(w)
     os.close(out_w)
     proc = subprocess.Popen([sys.executable, "-c", "pass"])
     proc.wait()                                      # dead before the watch looks at its pipes
     child = Child(proc=proc, result_fd=r, output_fd=out_r, uid=None, cgroup=None)
-    watch = channel.Watch(_ExitedBox(), child, 1 << 20, 1 << 20, sender="runner")
-    deadline = time.monotonic() + 5
+    return channel.Watch(_ExitedBox(), child, 1 << 20, 1 << 20, sender="runner"), (r, out_r)
+
+
+def test_frames_written_before_an_exit_are_read_before_the_exit():
+    """The watch looks at the child's liveness on a timer; a child that writes ready, loaded and start
+    and then exits (os._exit(0) in the student's function) may be seen dead before its pipe is read.
+    Its frames still come first, then the exit: the grader must not think it never started (JE)."""
+    frames = b"".join(_frame(h) for h in ({"type": "ready", "pid": 7}, {"type": "loaded", "time_s": 0.1},
+                                          {"type": "start", "id": "p01"}))
+
+    def write(w):
+        os.write(w, frames)
+        os.close(w)
+    watch, fds = _dead_child(write)
     kinds = []
-    while not isinstance(got := watch.next(deadline), channel.Stop):
+    while not isinstance(got := watch.next(time.monotonic() + 5), channel.Stop):
         kinds.append(got[0]["type"])
     assert kinds == ["ready", "loaded", "start"]
     assert got.reason == "exited"
-    os.close(r)
-    os.close(out_r)
+    for fd in fds:
+        os.close(fd)
 
 
-def test_a_grandchild_writing_on_after_the_exit_does_not_hold_the_watch(tmp_path):
+def test_a_grandchild_writing_on_after_the_exit_does_not_hold_the_watch():
     """After its process ended, the watch reads at most about one more frame's worth: a forked
     grandchild that keeps the result pipe full cannot keep the case open until its deadline."""
-    import os
-    import subprocess
-    import sys
-    import time
-    from grader.host.sandbox import Child
-    r, w = os.pipe()
-    out_r, out_w = os.pipe()
     frame = _frame({"type": "start", "id": "p01"})
-    writer = subprocess.Popen([sys.executable, "-c", f"import os\nwhile True: os.write(1, {frame * 1000!r})"],
-                              stdout=w)                # the grandchild: valid frames, without end
-    os.close(w)
-    os.close(out_w)
-    proc = subprocess.Popen([sys.executable, "-c", "pass"])
-    proc.wait()
+    writers = []
+
+    def write(w):                                    # the grandchild: valid frames, without end
+        writers.append(subprocess.Popen(
+            [sys.executable, "-c", f"import os\nwhile True: os.write(1, {frame * 1000!r})"], stdout=w))
+        os.close(w)
+    watch, fds = _dead_child(write)
     try:
-        child = Child(proc=proc, result_fd=r, output_fd=out_r, uid=None, cgroup=None)
-        watch = channel.Watch(_ExitedBox(), child, 1 << 20, 1 << 20, sender="runner")
         start = time.monotonic()
         frames = 0
         while not isinstance(got := watch.next(start + 30), channel.Stop):
@@ -263,7 +263,7 @@ def test_a_grandchild_writing_on_after_the_exit_does_not_hold_the_watch(tmp_path
         assert time.monotonic() - start < 10
         assert frames * len(frame) < 8 << 20
     finally:
-        writer.kill()
-        writer.wait()
-        os.close(r)
-        os.close(out_r)
+        writers[0].kill()
+        writers[0].wait()
+        for fd in fds:
+            os.close(fd)

@@ -123,6 +123,9 @@ def main() -> None:
         else:
             compile_programs(Path(args.folder), cases, args.flags, args.repeat)
         return
+    if not args.solution.is_file():
+        print(f"error: no such file: {args.solution}", file=sys.stderr)
+        sys.exit(2)
     sys.path.insert(0, str(ROOT))
     import numpy as np
     from grader.judge.cases import job_cases, load_golden
@@ -137,8 +140,6 @@ def main() -> None:
         folder, cases_file = Path(tmp), Path(tmp) / "cases.json"
         cases = job_cases(golden)
         cases_file.write_text(json.dumps(cases))
-        if not args.solution.is_file():
-            sys.exit(f"error: no such file: {args.solution}")
         subprocess.run([sys.executable, __file__, "--child", "export", "--folder", tmp, "--cases-file",
                         str(cases_file), "--solution", str(args.solution.resolve())],
                        check=True, env={"PATH": os.environ.get("PATH", "")})
