@@ -63,15 +63,20 @@ def test_bwrap_missing_is_a_judge_error(test_problem, monkeypatch):
     assert all(c["verdict"] == "JE" for c in v["cases"])
 
 
-@pytest.mark.parametrize("level", ["bwrap", "uid"])
-def test_unreadable_runner_is_a_judge_error(test_problem, level, monkeypatch):
-    real_stage = sandbox.Sandbox.stage
+@pytest.mark.parametrize("level, zygote, unreadable", [("bwrap", "1", "runner.py"), ("uid", "0", "runner.py"),
+                                                       ("uid", "1", "job.json")])
+def test_unreadable_runner_is_a_judge_error(test_problem, level, zygote, unreadable, monkeypatch):
+    """A runner that cannot read what the grader staged for it dies before `ready`: the grader's
+    failure. One forked from the fork server runs the server's copy of the code: there it is its job."""
+    monkeypatch.setenv("GRADER_ZYGOTE", zygote)
+    real_for_slot = sandbox.Sandbox._for_slot
 
-    def stage(self, source, runner_dir, job, **kw):
-        staged = real_stage(self, source, runner_dir, job, **kw)
-        os.chmod(self.scratch / "judge" / "runner.py", 0)
-        return staged
-    monkeypatch.setattr(sandbox.Sandbox, "stage", stage)
+    def for_slot(self, path, mode):
+        real_for_slot(self, path, mode)
+        runners = unreadable == "runner.py" or (self.scratch / "submission" / "solution.py").exists()
+        if path == self.scratch / "judge" / unreadable and runners:      # the executor reads its own job
+            os.chmod(path, 0)
+    monkeypatch.setattr(sandbox.Sandbox, "_for_slot", for_slot)
     v = _verdict(test_problem, ACCEPTED, level)
     assert v["verdict"] == "JE" and "before it started" in v["internal"]["judge_error"]
 

@@ -16,7 +16,10 @@ reference's by a line; tests/submissions/accepted/basic_einsum_length.py):
 Then the class: (g) the class floor, a bare process per submission (import JAX and Flax, load the
 file, call its public cases in process), against `batch --jobs 1` and `--jobs 2` per submission.
 Targets are printed PASS or MISS; a miss never fails the bench. Only the bundle's own tools.
+The gradings run at `--isolation` (default `uid` where root: the platforms' level, where the runner
+and the executor are forked from the fork server); peak memory adds the server's to the grader's.
 Usage: tools/bench.py [--runs 3] [--subs 20] [--batch-cases public|hidden|all] [--no-batch] [--quick]
+                      [--isolation bwrap|uid|process]
 """
 from __future__ import annotations
 
@@ -84,24 +87,37 @@ def timed(argv: list[str], env: dict | None = None, stdin: str | None = None) ->
     if stdin:
         proc.stdin.write(stdin)
     proc.stdin.close()
-    hwm = 0
+    hwm, servers = 0, {}
     while proc.poll() is None:
-        try:
-            for line in Path(f"/proc/{proc.pid}/status").read_text().splitlines():
-                if line.startswith("VmHWM:"):
-                    hwm = max(hwm, int(line.split()[1]) // 1024)
+        hwm = max(hwm, vm_hwm_mb(proc.pid))
+        try:        # the fork server, the grader's direct child (its children are counted by their cgroups)
+            for pid in Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split():
+                if b"zygote.py" in Path(f"/proc/{pid}/cmdline").read_bytes():
+                    servers[pid] = max(servers.get(pid, 0), vm_hwm_mb(int(pid)))
         except OSError:
             pass
         time.sleep(0.02)
+    hwm += sum(servers.values())
     out = proc.stdout.read()
     if proc.returncode not in (0, 3):     # 3: a JE verdict, reported by the caller
         raise SystemExit(f"bench: {' '.join(argv[:6])} failed with status {proc.returncode}")
     return time.perf_counter() - t0, hwm, out
 
 
+def vm_hwm_mb(pid: int) -> int:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) // 1024
+    except OSError:
+        pass
+    return 0
+
+
 class Bench:
-    def __init__(self, problem: Path, tmp: Path):
+    def __init__(self, problem: Path, tmp: Path, isolation: str | None):
         self.problem, self.tmp, self.peaks = problem, tmp, []
+        self.isolation = ["--isolation", isolation] if isolation else []
         self.hidden = json.dumps(job_cases(problem, "hidden"))
         self.public = json.dumps(job_cases(problem, "public"))
 
@@ -110,7 +126,7 @@ class Bench:
         if cold:
             env["GRADER_JAX_CACHE"] = tempfile.mkdtemp(prefix="cold-", dir=self.tmp)
         wall, grader_mb, _ = timed(pinned([PY, "-m", "grader", "--problem", str(self.problem), "grade", str(file),
-                                           "--cases", "hidden", "--json", str(out)], cpu), env)
+                                           "--cases", "hidden", "--json", str(out), *self.isolation], cpu), env)
         v = json.loads(out.read_text())
         if v["verdict"] != "AC":
             raise SystemExit(f"bench: {file.name} got {v['verdict']}, not AC: {v.get('internal', {})}")
@@ -172,6 +188,8 @@ def main() -> int:
     ap.add_argument("--subs", type=int, default=20)
     ap.add_argument("--batch-cases", choices=("public", "hidden", "all"), default="public")
     ap.add_argument("--no-batch", action="store_true")
+    ap.add_argument("--isolation", choices=("bwrap", "uid", "process"), default="uid" if os.geteuid() == 0 else None,
+                    help="the gradings' level (default: uid where root, the platforms' level; else the grader's choice)")
     ap.add_argument("--quick", action="store_true",
                     help=f"a smoke test: 1 round, {len(QUICK['hidden'])} hidden cases, {QUICK['subs']} submissions")
     ap.add_argument("--bare", choices=("floor", "fill", "naive", "cold", "class"), help=argparse.SUPPRESS)
@@ -198,10 +216,10 @@ def main() -> int:
         tmp = Path(tmpdir)
         os.chmod(tmp, 0o755)         # the sandbox uid reads the cold cache folder inside it
         problem = small_problem(tmp / "quick") if args.quick else ROOT / "problem.yaml"
-        b = Bench(problem, tmp)
+        b = Bench(problem, tmp, args.isolation)
         n_cases = len(json.loads(b.hidden))
-        print(f"bench {started}: {n_cases} hidden cases, {args.runs} rounds, load average {load0:.1f} on "
-              f"{len(cores)} cores; rerun: {command}", flush=True)
+        print(f"bench {started}: {n_cases} hidden cases, {args.runs} rounds, isolation {args.isolation or 'probed'}, "
+              f"load average {load0:.1f} on {len(cores)} cores; rerun: {command}", flush=True)
         floor_cache = tmp / "floor-cache"      # the floor's own programs, warmed like the bundle's
         floor_cache.mkdir()
         b.bare("fill", REFERENCE, None, floor_cache)
@@ -258,7 +276,7 @@ def throughput(b: Bench, n: int, cases: str, tmp: Path) -> tuple[list, list]:
     per = {"g": floor / n}
     for jobs in (1, 2):
         wall, _, _ = timed([PY, "-m", "grader", "--problem", str(b.problem), "batch", str(src), "--jobs", str(jobs),
-                            "--cases", cases, "--out", str(tmp / f"jobs{jobs}.jsonl")])
+                            "--cases", cases, "--out", str(tmp / f"jobs{jobs}.jsonl"), *b.isolation])
         per[jobs] = wall / n
         print(f"  batch --jobs {jobs}: {n} submissions in {wall:.1f} s ({60 / per[jobs]:.1f}/min)", flush=True)
     rows = [(f"(g) class floor: a bare process per submission, public cases", per["g"], None),

@@ -25,6 +25,7 @@ from pathlib import Path
 
 from .. import BUNDLE_ROOT, Parser, UsageError
 from ..host.isolation import cpus_available
+from ..host.zygote import batch_server
 from ..output import open_append
 from .records import (RECORD_VERSION, content_hash, csv_text, dump_line, environment_key, read_records,
                       read_roster, reusable, summary, where_graded, write_records, write_text, METADATA)
@@ -158,6 +159,7 @@ def _run(todo: list[Item], args, problem, problem_path, students, out: Path, don
     interrupted = False
     queue = list(todo)
     t0 = time.monotonic()
+    server = batch_server(args.isolation)     # every worker's children are forked from it
     try:
         with open_append(out) as sink:
             try:
@@ -169,7 +171,8 @@ def _run(todo: list[Item], args, problem, problem_path, students, out: Path, don
                         # _stop never sees: signals wait until it is in `running`.
                         old = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
                         try:
-                            running[_start_worker(item, result, args, problem_path)] = (item, result, time.monotonic())
+                            running[_start_worker(item, result, args, problem_path, server)] = \
+                                (item, result, time.monotonic())
                         finally:
                             signal.pthread_sigmask(signal.SIG_SETMASK, old)
                     time.sleep(0.05)
@@ -185,6 +188,8 @@ def _run(todo: list[Item], args, problem, problem_path, students, out: Path, don
                     if proc.returncode == 0 and running[proc][1].exists():
                         _collect(proc, running, problem, args.cases, students, sink, finished)
     finally:
+        if server is not None:
+            server.close()
         signal.signal(signal.SIGTERM, old_term)
         if interrupted:
             signal.signal(signal.SIGINT, signal.default_int_handler)
@@ -213,7 +218,7 @@ def _raise_interrupt(signum, frame):
     raise KeyboardInterrupt
 
 
-def _start_worker(item: Item, result: Path, args, problem_path) -> subprocess.Popen:
+def _start_worker(item: Item, result: Path, args, problem_path, server=None) -> subprocess.Popen:
     argv = [sys.executable, "-m", "grader.fleet.batch", "--worker", str(item.path), str(result), args.cases,
             str(Path(problem_path).resolve()) if problem_path else "", args.isolation or ""]
     # Its own session, so a terminal's Ctrl-C reaches only this process, which stops workers itself;
@@ -222,7 +227,8 @@ def _start_worker(item: Item, result: Path, args, problem_path) -> subprocess.Po
     share = max(1, cpus_available() // args.jobs)
     return subprocess.Popen(argv, cwd=str(BUNDLE_ROOT), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL, start_new_session=True, preexec_fn=_die_with_parent,
-                            env={**os.environ, "GRADER_CPUS": str(share)})
+                            env={**os.environ, "GRADER_CPUS": str(share),
+                                 **({"GRADER_ZYGOTE_SOCKET": str(server.socket)} if server is not None else {})})
 
 
 def _die_with_parent() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import fcntl
 import os
 import random
+import resource
 import shutil
 import subprocess
 import sys
@@ -25,6 +26,37 @@ UID_RANGE = (1 << 20, 1 << 31)
 FALLBACK_FLOOR = 10000         # a user namespace mapping less (rootless, userns-remap): draw above this
 CLAIMS = Path("/run/lax-scan-grader")      # one flocked file per uid a grader on this /run holds
 SECRET_DIRS = ("reference", "tests", ".git", "dist")   # made o-rx in uid mode
+
+
+ENV_KEEP_PREFIXES = ("OPENBLAS_",)
+
+
+def venv_python() -> Path:
+    """The interpreter the child runs: this venv's (built from /usr/bin/python3, usable by any uid)."""
+    return Path(sys.prefix) / "bin" / "python"
+
+
+def child_env(home: str, tmp: str) -> dict[str, str]:
+    """A child's whole environment (a whitelist, never the grader's): also the fork server's, whose
+    interpreter fixes PYTHONHASHSEED and whose JAX import reads JAX_PLATFORMS for every child."""
+    env = {"PATH": "/usr/bin:/bin", "HOME": home, "TMPDIR": tmp, "LANG": "C.UTF-8",
+           "LC_ALL": "C.UTF-8", "JAX_PLATFORMS": "cpu", "PYTHONDONTWRITEBYTECODE": "1",
+           "PYTHONHASHSEED": "0", "TF_CPP_MIN_LOG_LEVEL": "2"}
+    env.update({k: v for k, v in os.environ.items() if k.startswith(ENV_KEEP_PREFIXES)})
+    return env
+
+
+def rlimits(lim: Limits, uid: int | None) -> list[tuple[int, int, int]]:
+    """(resource, soft, hard) for a child: CPU seconds past the budget, no core, scratch-sized files,
+    open files, address space; and processes where it has a slot uid (RLIMIT_NPROC counts per uid)."""
+    cpu = int(lim.total_time_s) + 5
+    out = [(resource.RLIMIT_CPU, cpu, cpu + 5), (resource.RLIMIT_CORE, 0, 0),
+           (resource.RLIMIT_FSIZE, lim.scratch_mb << 20, lim.scratch_mb << 20),
+           (resource.RLIMIT_NOFILE, lim.open_files, lim.open_files),
+           (resource.RLIMIT_AS, lim.address_space_mb << 20, lim.address_space_mb << 20)]
+    if uid is not None:
+        out.append((resource.RLIMIT_NPROC, lim.processes, lim.processes))
+    return out
 
 
 def bwrap_argv(scratch: Path, limits: Limits, cache: Path | None, extra_read: tuple[Path, ...] = ()) -> list[str]:

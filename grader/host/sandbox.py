@@ -33,25 +33,20 @@ from pathlib import Path
 
 from .. import BUNDLE_ROOT, JudgeError
 from ..problem import Limits
-from . import landlock
-from .isolation import Isolation, UidClaim, bwrap_argv, probe, secure_bundle  # noqa: F401
+from . import landlock, zygote
+from .isolation import (Isolation, UidClaim, bwrap_argv, child_env, probe, rlimits, secure_bundle,  # noqa: F401
+                        venv_python)
 from .jaxcache import private_copy
 from .memcg import cgroup_oom_count, make_cgroup, remove_cgroup
 from .proctree import (become_subreaper, kill_uid, pids_of_uid, reap_orphans,  # noqa: F401 (tests use them here)
                        remove_files_of, remove_ipc_of)
 from .watch import SCRATCH_FILES, TreeWatch  # noqa: F401
 
-ENV_KEEP_PREFIXES = ("OPENBLAS_",)
 # The watchdog kills at memory_mb of anonymous + shm memory; the cgroup's hard limit sits this much
 # higher, for the mapped libraries and page cache it also charges, so a hog meets the watchdog (a
 # clean MLE) before the kernel's reclaim stalls it at the hard limit (measured: seconds of thrashing).
 CGROUP_SLACK_MB = 128
 _libc = ctypes.CDLL(None, use_errno=True)
-
-
-def venv_python() -> Path:
-    """The interpreter the child runs: this venv's (built from /usr/bin/python3, usable by any uid)."""
-    return Path(sys.prefix) / "bin" / "python"
 
 
 @dataclass
@@ -101,6 +96,7 @@ class Sandbox(TreeWatch):
         self.child: Child | None = None
         self._pss = (0.0, 0, 0)        # (when, rss then, pss then): the last PSS confirmation
         self._ruleset: landlock.Ruleset | None = None
+        self._staged_from: Path | None = None
         # GRADER_NO_CGROUP=1 forces the RLIMIT_AS + RSS-watchdog fallback (what a machine without a
         # writable memory cgroup gets), so both ways to MLE stay tested.
         use_cgroup = self.is_root and os.environ.get("GRADER_NO_CGROUP", "") in ("", "0")
@@ -142,6 +138,7 @@ class Sandbox(TreeWatch):
             (self.scratch / sub).mkdir(mode=0o700)
         for sub in ("judge", "submission"):
             self._for_slot(self.scratch / sub, 0o750)
+        self._staged_from = Path(child_dir).resolve()
         for path in sorted(child_dir.glob("*.py")):
             shutil.copyfile(path, self.scratch / "judge" / path.name)
             self._for_slot(self.scratch / "judge" / path.name, 0o640)
@@ -163,7 +160,8 @@ class Sandbox(TreeWatch):
 
     def start(self, job: dict, stdin_fd: int | None = None, script: str = "runner.py") -> Child:
         """Start the child's `script` (from the staged judge folder); `stdin_fd` becomes its fd 0
-        (the executor's requests), else /dev/null."""
+        (the executor's requests), else /dev/null. At `uid` and `process` the runner and the executor
+        are forked from the fork server (grader/host/zygote.py), made the same process as below."""
         import json
         result_r, result_w = os.pipe()
         out_r, out_w = os.pipe()
@@ -181,10 +179,18 @@ class Sandbox(TreeWatch):
         try:
             # Built per child: its rules hold the inodes of folders stage() has just made afresh.
             self._ruleset = landlock.Ruleset.build(self._grants()) if self.landlock_abi else None
-            proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL if stdin_fd is None else stdin_fd,
-                                    stdout=out_w, stderr=out_w,
-                                    pass_fds=(result_w,), cwd=cwd, env=self._env(),
-                                    preexec_fn=self._preexec, close_fds=True)
+            proc = None    # the bundle's runner and executor, forked where they can be (not at bwrap)
+            if self.isolation != "bwrap" and script in zygote.SCRIPTS and self._staged_from == zygote.CHILD:
+                request = {"script": script[:-3], "argv": argv[2:], "cwd": cwd, "env": self._env(),
+                           "uid": self.uid, "cgroup": str(self.cgroup) if self.cgroup is not None else None,
+                           "rlimits": rlimits(self.limits, self.uid), "result_fd": result_w,
+                           "landlock": self._ruleset is not None}
+                proc = zygote.fork(request, stdin_fd, out_w, result_w, self._ruleset and self._ruleset.fd, argv)
+            if proc is None:
+                proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL if stdin_fd is None else stdin_fd,
+                                        stdout=out_w, stderr=out_w,
+                                        pass_fds=(result_w,), cwd=cwd, env=self._env(),
+                                        preexec_fn=self._preexec, close_fds=True)
         except (OSError, subprocess.SubprocessError) as e:
             for fd in (result_r, result_w, out_r, out_w):
                 os.close(fd)
@@ -210,33 +216,23 @@ class Sandbox(TreeWatch):
         return landlock.child_grants(read, [self.scratch / sub for sub in ("work", "home", "tmp")])
 
     def _env(self) -> dict[str, str]:
-        home = "/tmp" if self.isolation == "bwrap" else str(self.scratch / "home")
-        tmp = "/tmp" if self.isolation == "bwrap" else str(self.scratch / "tmp")
-        env = {"PATH": "/usr/bin:/bin", "HOME": home, "TMPDIR": tmp, "LANG": "C.UTF-8",
-               "LC_ALL": "C.UTF-8", "JAX_PLATFORMS": "cpu", "PYTHONDONTWRITEBYTECODE": "1",
-               "PYTHONHASHSEED": "0", "TF_CPP_MIN_LOG_LEVEL": "2"}
-        env.update({k: v for k, v in os.environ.items() if k.startswith(ENV_KEEP_PREFIXES)})
-        return env
+        if self.isolation == "bwrap":
+            return child_env("/tmp", "/tmp")
+        return child_env(str(self.scratch / "home"), str(self.scratch / "tmp"))
 
     def _preexec(self) -> None:
-        """In the forked child, before exec: session, death signal, cgroup, limits, then the uid."""
+        """In the forked child, before exec: session, death signal, cgroup, limits, then the uid
+        (grader/child/zygote.py's become() does the same for a child of the fork server)."""
         os.setsid()
         if self.cgroup is not None:
             (self.cgroup / "cgroup.procs").write_text(str(os.getpid()))
-        lim = self.limits
-        cpu = int(lim.total_time_s) + 5
-        for what, value in ((resource.RLIMIT_CPU, (cpu, cpu + 5)),
-                            (resource.RLIMIT_CORE, (0, 0)),
-                            (resource.RLIMIT_FSIZE, (lim.scratch_mb << 20,) * 2),
-                            (resource.RLIMIT_NOFILE, (lim.open_files,) * 2),
-                            (resource.RLIMIT_AS, (lim.address_space_mb << 20,) * 2)):
+        for what, soft, hard in rlimits(self.limits, self.uid):
             try:
-                resource.setrlimit(what, value)
+                resource.setrlimit(what, (soft, hard))
             except (ValueError, OSError):
                 if self.uid is not None:  # a sandbox must have every limit; a laptop gets what it allows
                     raise
         if self.uid is not None:
-            resource.setrlimit(resource.RLIMIT_NPROC, (lim.processes, lim.processes))
             os.setgroups([])
             os.setgid(self.uid)
             os.setuid(self.uid)
