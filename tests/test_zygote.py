@@ -219,3 +219,17 @@ def test_a_batch_forks_every_submission_from_its_one_server(tmp_path, test_probl
     assert len(parents) == 1, parents
     (server,) = parents
     assert not server_alive(server)          # closed with the batch
+
+
+@needs_root
+@pytest.mark.parametrize("level", ["uid", "process"])
+def test_a_forked_child_that_cannot_become_its_sandbox_is_a_judge_error(test_problem, level, monkeypatch):
+    """A step of become() that fails (here joining a memory cgroup that is not there) ends the child
+    before a line of the runner runs: the grader's failure (JE), never the student's verdict."""
+    monkeypatch.setenv("GRADER_ZYGOTE", "1")
+    monkeypatch.delenv("GRADER_NO_CGROUP", raising=False)
+    monkeypatch.setattr(sandbox, "make_cgroup", lambda name, mb: Path("/nonexistent/lax-cgroup"))
+    monkeypatch.setattr(sandbox, "remove_cgroup", lambda cg: None)
+    v = json.loads(render(grade(test_problem, ACCEPTED / "basic_einsum_length.py", "public", level)))
+    assert v["verdict"] == "JE", v["verdict"]
+    assert "before it started" in v["internal"]["judge_error"]
