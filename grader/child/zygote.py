@@ -39,6 +39,7 @@ def preload():
     """Everything a child imports before its submission, so a fork pays none of it."""
     import jax, jax.export, flax.linen, numpy  # noqa: E401,F401
     import common, runner, executor, observe, hlo  # noqa: E401,F401
+    common.initialize_lapack(jax)
 
 
 def threads() -> int:
