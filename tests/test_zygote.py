@@ -48,6 +48,7 @@ facts = {
     "reads_own_job": can_read(sys.argv[1]),
     "threads": len(os.listdir("/proc/self/task")),
     "cgroup": open("/proc/self/cgroup").read().strip(),
+    "cpus": sorted(os.sched_getaffinity(0)),
 }
 print("FACTS " + json.dumps(facts), flush=True)
 os._exit(0)
@@ -233,3 +234,20 @@ def test_a_forked_child_that_cannot_become_its_sandbox_is_a_judge_error(test_pro
     v = json.loads(render(grade(test_problem, ACCEPTED / "basic_einsum_length.py", "public", level)))
     assert v["verdict"] == "JE", v["verdict"]
     assert "before it started" in v["internal"]["judge_error"]
+
+
+def test_a_forked_child_runs_on_the_cpus_of_the_grader_that_asked(test_problem, monkeypatch):
+    """The server keeps the affinity it started with; a child takes the asking grader's, as one it
+    started itself would (validate and bench pin a grading to one CPU)."""
+    monkeypatch.setenv("GRADER_ZYGOTE", "1")
+    source = FACTS.replace("PROBLEM", repr("/nonexistent")).replace("OUTSIDE", repr("/nonexistent"))
+    before = os.sched_getaffinity(0)
+    with sandbox.Sandbox(test_problem.limits, "process") as box:
+        facts_of(box, source)                  # the server is running now
+    try:
+        os.sched_setaffinity(0, {min(before)})
+        with sandbox.Sandbox(test_problem.limits, "process") as box:
+            facts, proc = facts_of(box, source)
+    finally:
+        os.sched_setaffinity(0, before)
+    assert isinstance(proc, zygote.ForkedProc) and facts["cpus"] == [min(before)]

@@ -11,7 +11,7 @@ socket in a folder only the grader's user can enter; a grader process (and in a 
 connects, and a connection from another uid is closed at once.
   -> {"ready": true, "pid": n}            once the imports are done and the process is one thread
   <- a request: JSON {"script", "argv", "cwd", "env", "uid", "cgroup", "rlimits", "result_fd",
-     "landlock"} with, by SCM_RIGHTS, its stdin, output and result pipes (and the Landlock ruleset)
+     "landlock", "cpus"} with, by SCM_RIGHTS, its stdin, output and result pipes (and the Landlock ruleset)
   -> {"pid": n} with the read end of its status pipe, or {"error": text}
 The status pipe receives the child's return code (Popen's: -N for signal N) when it ends. The child
 is reaped only once the grader has closed that end, so its pid, hence its process group, cannot be
@@ -85,6 +85,7 @@ def become(req: dict, fds: list[int]) -> None:
     import resource
     libc = ctypes.CDLL(None, use_errno=True)
     os.setsid()
+    os.sched_setaffinity(0, req["cpus"])     # the asking grader's CPUs, as a child it started would inherit
     if req["cgroup"]:
         with open(os.path.join(req["cgroup"], "cgroup.procs"), "w") as f:
             f.write(str(os.getpid()))

@@ -184,7 +184,7 @@ class Sandbox(TreeWatch):
                 request = {"script": script[:-3], "argv": argv[2:], "cwd": cwd, "env": self._env(),
                            "uid": self.uid, "cgroup": str(self.cgroup) if self.cgroup is not None else None,
                            "rlimits": rlimits(self.limits, self.uid), "result_fd": result_w,
-                           "landlock": self._ruleset is not None}
+                           "landlock": self._ruleset is not None, "cpus": sorted(os.sched_getaffinity(0))}
                 proc = zygote.fork(request, stdin_fd, out_w, result_w, self._ruleset and self._ruleset.fd, argv)
             if proc is None:
                 proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL if stdin_fd is None else stdin_fd,
